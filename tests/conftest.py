@@ -1,0 +1,90 @@
+"""Session-wide services for the tests: Postgres, Redis (and, in integration tests, Ray).
+
+Postgres and Redis come from SEATSERVER_TEST_DATABASE_URL / SEATSERVER_TEST_REDIS_URL when
+set, else from embedded servers in a temporary directory. Each test gets its own schema and its
+own Redis key prefix, and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+import storage
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def random_ref(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def embedded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embedded")
+
+
+@pytest.fixture(scope="session")
+def database_url(embedded_dir: Path) -> Iterator[str]:
+    url = os.environ.get("SEATSERVER_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    server = storage.start_postgres(embedded_dir)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(embedded_dir: Path) -> Iterator[str]:
+    url = os.environ.get("SEATSERVER_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = storage.start_redis(embedded_dir)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+async def schema(database_url: str) -> AsyncIterator[str]:
+    """A fresh, migrated schema of this test's own, dropped afterwards."""
+    name = random_ref("t")
+    conn = await storage.connect(database_url)
+    await conn.execute(f'CREATE SCHEMA "{name}"')
+    await conn.close()
+    try:
+        conn = await storage.connect(database_url, schema=name)
+        try:
+            await storage.migrate(conn)
+        finally:
+            await conn.close()
+        yield name
+    finally:
+        conn = await storage.connect(database_url)
+        await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+        await conn.close()
+
+
+@pytest.fixture
+async def pool(database_url: str, schema: str) -> AsyncIterator[object]:
+    pool = await storage.create_pool(database_url, schema=schema, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[object]:
+    """A client plus a key prefix of this test's own (``redis.prefix``); keys removed after."""
+    client = await storage.create_redis(redis_url)
+    prefix = random_ref("t") + ":"
+    client.prefix = prefix  # type: ignore[attr-defined]
+    yield client
+    keys = [key async for key in client.scan_iter(match=prefix + "*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
