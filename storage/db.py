@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -43,7 +42,7 @@ async def create_pool(
             init=_init_connection,
             server_settings=_server_settings(schema),
         )
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(f"cannot reach Postgres: {exc}") from exc
     assert pool is not None
     return pool
@@ -52,10 +51,8 @@ async def create_pool(
 async def connect(dsn: str, *, schema: str = "public", timeout: float = 10.0) -> Any:
     """One connection, set up like the pool's (for migrations and one-shot commands)."""
     try:
-        conn = await asyncpg.connect(
-            dsn, timeout=timeout, server_settings=_server_settings(schema)
-        )
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        conn = await asyncpg.connect(dsn, timeout=timeout, server_settings=_server_settings(schema))
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(f"cannot reach Postgres: {exc}") from exc
     await _init_connection(conn)
     return conn

@@ -36,7 +36,8 @@ def start_postgres(data_dir: Path, *, keep_running: bool = False) -> EmbeddedSer
     pgdata = data_dir / "postgres"
     pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+        mode = None if keep_running else "stop"
+        server = pgserver.get_server(pgdata, cleanup_mode=mode)  # type: ignore[attr-defined]
     except Exception as exc:  # pgserver raises plain exceptions from initdb/pg_ctl
         raise DatabaseUnavailable(f"embedded Postgres did not start in {pgdata}: {exc}") from exc
     log.info("embedded Postgres at %s", pgdata)

@@ -6,6 +6,7 @@
      ├── MigrationError            a migration failed or the files are inconsistent
      └── CatalogError              a catalog change refused by a rule
           ├── NotFound             no such city, theater, screen, movie or show
+          ├── AlreadyExists        a name already taken (a theater in its city, …)
           ├── InvalidLayout        a seat layout that cannot be drawn or sold
           │    ├── DuplicateSeatLabel
           │    └── CompanionWithoutWheelchairSpace
@@ -54,6 +55,10 @@ class CatalogError(StorageError):
 
 class NotFound(CatalogError):
     code = "not_found"
+
+
+class AlreadyExists(CatalogError):
+    code = "already_exists"
 
 
 class InvalidLayout(CatalogError):

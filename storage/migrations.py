@@ -40,8 +40,9 @@ def load_migrations() -> list[Migration]:
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if versions != list(range(1, len(found) + 1)):
-        raise MigrationError("migrations must be numbered 0001, 0002, … without gaps",
-                             {"versions": versions})
+        raise MigrationError(
+            "migrations must be numbered 0001, 0002, … without gaps", {"versions": versions}
+        )
     return found
 
 
@@ -79,7 +80,9 @@ async def migrate(conn: Any) -> list[int]:
                 await conn.execute(migration.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                    migration.version, migration.name, migration.checksum,
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
                 )
             done.append(migration.version)
         return done

@@ -26,9 +26,20 @@ async def test_migrations_apply_on_empty_schema_and_again(database_url: str) -> 
                     name,
                 )
             }
-            assert {"cities", "theaters", "screens", "movies", "shows", "users", "holds",
-                    "bookings", "booking_seats", "payments", "outbox",
-                    "idempotency_keys"} <= tables
+            assert {
+                "cities",
+                "theaters",
+                "screens",
+                "movies",
+                "shows",
+                "users",
+                "holds",
+                "bookings",
+                "booking_seats",
+                "payments",
+                "outbox",
+                "idempotency_keys",
+            } <= tables
         finally:
             await conn.close()
     finally:
@@ -48,14 +59,15 @@ async def test_edited_migration_is_refused(schema: str, database_url: str) -> No
 
 async def test_partitions_created_ahead_and_seat_sold_once(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
-        created = await storage.ensure_partitions_ahead(
-            conn, dt.date(2026, 11, 24), months_ahead=2
-        )
+        created = await storage.ensure_partitions_ahead(conn, dt.date(2026, 11, 24), months_ahead=2)
         assert created == 8  # Oct..Jan, two tables
-        assert await storage.ensure_partitions_ahead(
-            conn, dt.date(2026, 11, 24), months_ahead=2) == 0
-        insert = ("INSERT INTO booking_seats (booking_id, show_date, show_id, seat) "
-                  "VALUES (gen_random_uuid(), '2026-12-05', 1, 'A1')")
+        assert (
+            await storage.ensure_partitions_ahead(conn, dt.date(2026, 11, 24), months_ahead=2) == 0
+        )
+        insert = (
+            "INSERT INTO booking_seats (booking_id, show_date, show_id, seat) "
+            "VALUES (gen_random_uuid(), '2026-12-05', 1, 'A1')"
+        )
         await conn.execute(insert)
         with pytest.raises(asyncpg.UniqueViolationError):
             await conn.execute(insert)

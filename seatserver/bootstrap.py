@@ -1,0 +1,92 @@
+"""Wiring: find or start Postgres, Redis and Ray as the settings say, and prepare the database.
+
+>>> services = open_services(Settings())        # embedded servers when no URLs are set
+>>> await prepare_database(services.database_url, "public", months_ahead=3, today=date.today())
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import storage
+from seatserver.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    database_url: str
+    redis_url: str | None
+    embedded: list[storage.EmbeddedServer] = field(default_factory=list)
+
+    def close(self) -> None:
+        for server in reversed(self.embedded):
+            server.stop()
+        self.embedded.clear()
+
+
+def open_services(settings: Settings, *, redis: bool = True) -> Services:
+    """Postgres (and Redis) from the settings' URLs, else embedded under ``data_dir``."""
+    embedded: list[storage.EmbeddedServer] = []
+    database_url = settings.database_url
+    if database_url is None:
+        server = storage.start_postgres(settings.data_dir)
+        embedded.append(server)
+        database_url = server.url
+    redis_url = settings.redis_url
+    if redis and redis_url is None:
+        server = storage.start_redis(settings.data_dir)
+        embedded.append(server)
+        redis_url = server.url
+    return Services(database_url, redis_url, embedded)
+
+
+async def prepare_database(
+    database_url: str, schema: str, *, months_ahead: int, today: dt.date
+) -> list[int]:
+    """Create the schema if needed, apply pending migrations, create booking partitions."""
+    conn = await storage.connect(database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await conn.close()
+    conn = await storage.connect(database_url, schema=schema)
+    try:
+        applied = await storage.migrate(conn)
+        await storage.ensure_partitions_ahead(conn, today, months_ahead=months_ahead)
+        return applied
+    finally:
+        await conn.close()
+
+
+def local_ray_environment() -> None:
+    """Keep a local Ray on loopback and quiet: set before ``ray`` starts its processes."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind to 127.0.0.1
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def start_ray(settings: Settings) -> str:
+    """Join ``settings.ray_address`` or start a local Ray on 127.0.0.1; returns its address."""
+    if settings.ray_address is None:
+        local_ray_environment()
+    import ray
+
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    if settings.ray_address is None:
+        kwargs["num_cpus"] = settings.ray_num_cpus
+    context = ray.init(address=settings.ray_address, **kwargs)
+    address: str = context.address_info["gcs_address"]
+    log.info("Ray at %s", address)
+    return address
+
+
+def stop_ray() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

@@ -1,0 +1,186 @@
+"""What each ``seatserver`` subcommand does, given the settings and its parsed flags."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import signal
+import sys
+import time
+
+import storage
+from seatserver import bootstrap
+from seatserver.doctor import run_checks
+from seatserver.runtime import Runtime, clear_runtime, write_runtime
+from seatserver.settings import Settings
+
+PARTITION_CHECK_INTERVAL_S = 6 * 3600
+
+
+def _say(message: str) -> None:
+    print(f"seatserver: {message}", file=sys.stderr, flush=True)
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    services = bootstrap.open_services(settings, redis=False)
+    try:
+        applied = asyncio.run(
+            bootstrap.prepare_database(
+                services.database_url,
+                settings.database_schema,
+                months_ahead=settings.partitions_ahead_months,
+                today=dt.date.today(),
+            )
+        )
+    finally:
+        services.close()
+    _say(f"applied migrations {applied}" if applied else "database is up to date")
+    return 0
+
+
+async def _load_demo(
+    database_url: str,
+    settings: Settings,
+    *,
+    scale: float,
+    seed: int,
+    today: dt.date,
+    replace: bool,
+    progress: bool,
+) -> object:
+    from storage.demo import generate_demo_data
+
+    conn = await storage.connect(database_url, schema=settings.database_schema)
+    try:
+        return await generate_demo_data(
+            conn, scale=scale, seed=seed, today=today, replace=replace, progress=progress
+        )
+    finally:
+        await conn.close()
+
+
+def demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    services = bootstrap.open_services(settings, redis=False)
+    today = args.today or dt.date.today()
+    try:
+        asyncio.run(
+            bootstrap.prepare_database(
+                services.database_url,
+                settings.database_schema,
+                months_ahead=settings.partitions_ahead_months,
+                today=today,
+            )
+        )
+        started = time.monotonic()
+        report = asyncio.run(
+            _load_demo(
+                services.database_url,
+                settings,
+                scale=args.scale,
+                seed=settings.demo_seed if args.seed is None else args.seed,
+                today=today,
+                replace=args.replace,
+                progress=not args.no_progress,
+            )
+        )
+    except storage.CatalogError as exc:
+        _say(f"{exc.code}: {exc}")
+        return 1
+    finally:
+        services.close()
+    _say(f"demo data loaded in {time.monotonic() - started:.1f} s: {report}")
+    return 0
+
+
+def doctor(settings: Settings, args: argparse.Namespace) -> int:
+    targets, checks = run_checks(settings)
+    print(f"checking the services named by {targets.source}")
+    for check in checks:
+        print(f"  [{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            print(f"         fix: {check.fix}")
+    failed = [c.name for c in checks if not c.ok]
+    print("all good" if not failed else f"{len(failed)} problem(s): {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+async def _database_is_empty(database_url: str, schema: str) -> bool:
+    conn = await storage.connect(database_url, schema=schema)
+    try:
+        return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM theaters)")
+    finally:
+        await conn.close()
+
+
+async def _serve(settings: Settings, database_url: str) -> None:
+    """Run until SIGINT/SIGTERM, keeping booking partitions created ahead of time."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    while not stop.is_set():
+        conn = await storage.connect(database_url, schema=settings.database_schema)
+        try:
+            await storage.ensure_partitions_ahead(
+                conn, dt.date.today(), months_ahead=settings.partitions_ahead_months
+            )
+        finally:
+            await conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PARTITION_CHECK_INTERVAL_S)
+
+
+def up(settings: Settings, args: argparse.Namespace) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    services = bootstrap.open_services(settings)
+    try:
+        today = dt.date.today()
+        applied = asyncio.run(
+            bootstrap.prepare_database(
+                services.database_url,
+                settings.database_schema,
+                months_ahead=settings.partitions_ahead_months,
+                today=today,
+            )
+        )
+        _say(f"migrations applied: {applied or 'none pending'}")
+        empty = asyncio.run(_database_is_empty(services.database_url, settings.database_schema))
+        if empty and not args.no_demo_data:
+            _say(f"empty database: loading demo data (scale {args.demo_scale})")
+            asyncio.run(
+                _load_demo(
+                    services.database_url,
+                    settings,
+                    scale=args.demo_scale,
+                    seed=settings.demo_seed if args.seed is None else args.seed,
+                    today=today,
+                    replace=False,
+                    progress=True,
+                )
+            )
+        ray_address = bootstrap.start_ray(settings)
+        assert services.redis_url is not None
+        write_runtime(
+            settings.data_dir,
+            Runtime(
+                pid=os.getpid(),
+                database_url=services.database_url,
+                database_schema=settings.database_schema,
+                redis_url=services.redis_url,
+                ray_address=ray_address,
+            ),
+        )
+        _say(
+            f"up: Postgres {services.database_url}, Redis {services.redis_url}, "
+            f"Ray {ray_address}; Ctrl-C to stop"
+        )
+        asyncio.run(_serve(settings, services.database_url))
+        _say("stopping")
+        return 0
+    finally:
+        clear_runtime(settings.data_dir, os.getpid())
+        bootstrap.stop_ray()
+        services.close()
