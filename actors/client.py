@@ -1,0 +1,131 @@
+"""The caller side of the show hosts: batching (DESIGN rule 8).
+
+One Ray call in flight per host per caller process. Commands that arrive while a call is in
+flight wait in the host's lane and all ride in the next call; each caller still gets its own
+answer or its own error. Confirmations and cancellations come back ``Pending`` and are awaited
+outside the lane, so a flush never holds up the holds queued behind it.
+
+    client = ShowClient(find_directory("seatserver"))
+    hold = await client.execute(show_id, HoldBest(hold_id, user_id, 2, "standard"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray.exceptions import RayActorError
+
+from actors.commands import Command
+from actors.errors import HostUnavailable, ShowMoved
+from actors.events import Snapshot
+from actors.host import Done, Failed, Pending
+
+log = logging.getLogger(__name__)
+
+MOVED_RETRIES = 50
+MOVED_BACKOFF_S = 0.02
+
+
+@dataclass
+class _Lane:
+    host: Any
+    queue: list[tuple[int, Command, asyncio.Future[Any]]] = field(default_factory=list)
+    busy: bool = False
+    calls: int = 0
+
+
+class ShowClient:
+    def __init__(self, directory: Any) -> None:
+        self._directory = directory
+        self._hosts: dict[int, Any] = {}
+        self._lanes: dict[Any, _Lane] = {}
+
+    async def execute(self, show_id: int, command: Command) -> Any:
+        """Run one command on the show's actor; returns its result or raises its error."""
+        for attempt in range(MOVED_RETRIES):
+            try:
+                return await self._execute_once(show_id, command)
+            except ShowMoved:
+                self._hosts.pop(show_id, None)
+                await asyncio.sleep(MOVED_BACKOFF_S * min(attempt + 1, 5))
+        raise HostUnavailable(f"show {show_id} kept moving", {"show_id": show_id})
+
+    async def snapshot(self, show_id: int) -> Snapshot:
+        host = await self._host(show_id)
+        try:
+            snapshot: Snapshot = await host.snapshot.remote(show_id)
+        except RayActorError as exc:
+            raise HostUnavailable(str(exc), {"show_id": show_id}) from exc
+        return snapshot
+
+    async def _execute_once(self, show_id: int, command: Command) -> Any:
+        host = await self._host(show_id)
+        lane = self._lanes.get(host)
+        if lane is None:
+            lane = self._lanes[host] = _Lane(host)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        lane.queue.append((show_id, command, future))
+        if not lane.busy:
+            lane.busy = True
+            asyncio.get_running_loop().create_task(self._drain(lane))
+        return await future
+
+    async def _host(self, show_id: int) -> Any:
+        host = self._hosts.get(show_id)
+        if host is None:
+            host = self._hosts[show_id] = await self._directory.host_for.remote(show_id)
+        return host
+
+    async def _drain(self, lane: _Lane) -> None:
+        try:
+            while lane.queue:
+                batch, lane.queue = lane.queue, []
+                lane.calls += 1
+                await self._send(lane.host, batch)
+        finally:
+            lane.busy = False
+
+    async def _send(self, host: Any, batch: list[tuple[int, Command, asyncio.Future[Any]]]) -> None:
+        try:
+            replies = await host.call.remote([(sid, cmd) for sid, cmd, _ in batch])
+        except RayActorError as exc:
+            error = HostUnavailable(f"the show host failed: {exc}", {})
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (sid, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, Done):
+                future.set_result(reply.value)
+            elif isinstance(reply, Failed):
+                future.set_exception(reply.error)
+            else:
+                asyncio.get_running_loop().create_task(self._settle(host, sid, reply, future))
+
+    @staticmethod
+    async def _settle(host: Any, show_id: int, reply: Pending, future: asyncio.Future[Any]) -> None:
+        try:
+            await host.wait_durable.remote(reply.ticket, show_id)
+        except RayActorError as exc:
+            future.set_exception(
+                HostUnavailable(
+                    "the show host failed before the booking was stored; ask again with the same "
+                    f"idempotency key ({exc})",
+                    {"show_id": show_id},
+                )
+            )
+        except Exception as exc:  # ConfirmationPending and friends come back as themselves
+            future.set_exception(exc)
+        else:
+            future.set_result(reply.value)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "lanes": len(self._lanes),
+            "calls": sum(lane.calls for lane in self._lanes.values()),
+        }

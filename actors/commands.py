@@ -1,0 +1,127 @@
+"""Requests to the seat core of one show: small frozen dataclasses.
+
+Ids (hold, booking) are chosen by the caller, so a retried request can carry the same ones.
+``SeatMap.execute(command, now)`` runs any of them; the actor shell batches them that way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+__all__ = [
+    "Block",
+    "Cancel",
+    "Command",
+    "Confirm",
+    "Expire",
+    "Extend",
+    "HoldBest",
+    "HoldSeats",
+    "Release",
+    "SetStatus",
+    "StartPayment",
+    "Unblock",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldSeats:
+    """Hold exactly these seats for ``user_id``, all or nothing."""
+
+    hold_id: str
+    user_id: str
+    seats: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldBest:
+    """Hold the best ``count`` seats of ``category``; ``allow_split`` permits several blocks."""
+
+    hold_id: str
+    user_id: str
+    count: int
+    category: str
+    allow_split: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give a hold's seats back."""
+
+    hold_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    """Push a hold's expiry to ``now + hold_ttl`` (capped by its maximum lifetime)."""
+
+    hold_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartPayment:
+    """Mark a hold's payment as started; its expiry moves to ``now + payment_ttl`` (capped)."""
+
+    hold_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """Turn a live hold into the booking ``booking_id``."""
+
+    hold_id: str
+    user_id: str
+    booking_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel a booking; ``user_id`` None means an admin, who may cancel anyone's."""
+
+    booking_id: str
+    user_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Admin: take available seats out of sale."""
+
+    seats: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unblock:
+    """Admin: put blocked seats back on sale."""
+
+    seats: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    """Admin: change the show's status ("scheduled", "on_sale", "flash_sale", "cancelled")."""
+
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """Release every hold due at ``now`` (what the actor's timer sends)."""
+
+
+Command: TypeAlias = (
+    HoldSeats
+    | HoldBest
+    | Release
+    | Extend
+    | StartPayment
+    | Confirm
+    | Cancel
+    | Block
+    | Unblock
+    | SetStatus
+    | Expire
+)

@@ -1,0 +1,315 @@
+"""The show host: one Ray actor process that runs many show actors (DESIGN rule 7).
+
+A host keeps each active show's ``SeatMap`` in memory and is its only writer. A show is
+activated on first use (loaded from Postgres), passivated after it has been idle, and written
+behind through ``WriteBehind``. ``call`` takes a batch of (show, command) pairs from one caller
+and runs each command start to finish with no ``await`` in between (rule 2): all awaits
+(activation) come before the decisions. Confirmations and cancellations come back as
+``Pending`` with a ticket; the caller waits on ``wait_durable`` for their flush (rule 5).
+
+Hosts are made Ray actors by the directory (``ray.remote(ShowHost).options(...)``); the class
+itself does not import Ray, so it is tested in-process too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.commands import Cancel, Command, Confirm
+from actors.errors import BookingError, ShowMoved, ShowNotFound, ShowUnavailable
+from actors.events import Snapshot
+from actors.layout import Layout
+from actors.persistence import ShowRecord, load_show
+from actors.seatmap import SeatMap
+from actors.writebehind import TRANSIENT, ShowMeta, WriteBehind
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25  # how often due holds are expired
+IDLE_SWEEP_TICKS = 40  # every this many ticks, idle shows are passivated
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Plain values a host needs; built by the composition root, never from globals."""
+
+    database_url: str
+    schema: str = "public"
+    redis_url: str | None = None
+    flush_interval_s: float = 0.010
+    flush_batch_size: int = 1000
+    idle_after_s: float = 600.0
+    confirm_timeout_s: float = 15.0
+    hold_ttl_s: float = 300.0
+    pool_size: int = 4
+
+
+@dataclass(frozen=True)
+class Done:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Decided in memory, answered once the flush holding it commits (``ticket``)."""
+
+    value: Any
+    ticket: int
+
+
+Reply = Done | Failed | Pending
+
+
+@dataclass
+class _Slot:
+    seatmap: SeatMap
+    meta: ShowMeta
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class ShowHost:
+    def __init__(self, name: str, config: HostConfig) -> None:
+        self.name = name
+        self._config = config
+        self._shows: dict[int, _Slot] = {}
+        self._loading: dict[int, asyncio.Task[None]] = {}
+        self._disowned: set[int] = set()
+        self._holding: set[int] = set()  # shows with live holds: the ticker expires them
+        self._layouts: dict[str, Layout] = {}
+        self._started: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pool: Any = None
+        self._writer: WriteBehind | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def _ensure_started(self) -> WriteBehind:
+        if self._started is None:
+            self._started = asyncio.create_task(self._start())
+        await asyncio.shield(self._started)
+        assert self._writer is not None
+        return self._writer
+
+    async def _start(self) -> None:
+        from storage import create_pool, create_redis
+
+        cfg = self._config
+        self._pool = await create_pool(
+            cfg.database_url, schema=cfg.schema, min_size=1, max_size=cfg.pool_size
+        )
+        redis = None
+        if cfg.redis_url:
+            with contextlib.suppress(Exception):
+                redis = await create_redis(cfg.redis_url)
+        self._writer = WriteBehind(
+            self._pool,
+            redis,
+            interval_s=cfg.flush_interval_s,
+            batch_size=cfg.flush_batch_size,
+            on_poisoned=self._evict,
+        )
+        self._tasks = [asyncio.create_task(self._writer.run()), asyncio.create_task(self._ticker())]
+
+    # -- the batched entry point ---------------------------------------------------------------
+
+    async def call(self, requests: list[tuple[int, Command]]) -> list[Reply]:
+        """Run a caller's batch in order; one reply per request, errors as ``Failed``."""
+        writer = await self._ensure_started()
+        missing = {sid for sid, _ in requests if sid not in self._shows}
+        problems = await self._activate_all(missing)
+        now = time.time()
+        replies: list[Reply] = []
+        for sid, command in requests:
+            slot = self._shows.get(sid)
+            if slot is None:
+                replies.append(Failed(problems.get(sid) or self._absent(sid)))
+                continue
+            replies.append(self._run(writer, slot, command, now))
+        return replies
+
+    def _run(self, writer: WriteBehind, slot: _Slot, command: Command, now: float) -> Reply:
+        slot.last_used = time.monotonic()
+        try:
+            value = slot.seatmap.execute(command, now)
+        except BookingError as exc:
+            writer.append(slot.meta, slot.seatmap.pull_events())  # holds expired on the way
+            return Failed(exc)
+        events = slot.seatmap.pull_events()
+        ticket = writer.append(slot.meta, events)
+        if slot.seatmap.holds:
+            self._holding.add(int(slot.meta.show_id))
+        if isinstance(command, Confirm | Cancel):
+            return Pending(value, ticket)
+        return Done(value)
+
+    async def wait_durable(self, ticket: int, show_id: int) -> None:
+        """Return when ticket's flush committed; ``ConfirmationPending`` after the timeout."""
+        writer = await self._ensure_started()
+        await writer.wait_durable(ticket, show_id, self._config.confirm_timeout_s)
+
+    # -- activation and passivation --------------------------------------------------------------
+
+    async def _activate_all(self, show_ids: set[int]) -> dict[int, BaseException]:
+        problems: dict[int, BaseException] = {}
+        for sid in show_ids:
+            if sid in self._disowned:
+                continue
+            if sid not in self._loading:
+                self._loading[sid] = asyncio.create_task(self._activate(sid))
+        for sid in show_ids:
+            task = self._loading.get(sid)
+            if task is None:
+                continue
+            try:
+                await asyncio.shield(task)
+            except BookingError as exc:
+                problems[sid] = exc
+            finally:
+                if task.done():
+                    self._loading.pop(sid, None)
+        return problems
+
+    async def _activate(self, show_id: int) -> None:
+        now = time.time()
+        try:
+            async with self._pool.acquire() as conn:
+                record = await load_show(conn, show_id, now)
+        except TRANSIENT as exc:
+            raise ShowUnavailable(
+                f"show {show_id} cannot be loaded: {exc}", {"show_id": show_id}
+            ) from exc
+        if record is None:
+            raise ShowNotFound(f"no show {show_id}", {"show_id": show_id})
+        if show_id in self._shows or show_id in self._disowned:
+            return
+        seatmap = SeatMap.restore(
+            str(show_id),
+            self._layout(record),
+            prices=record.prices,
+            status=record.status,
+            version=record.version,
+            holds=record.holds,
+            bookings=record.bookings,
+            blocked=record.blocked,
+            now=now,
+            hold_ttl=self._config.hold_ttl_s,
+        )
+        self._shows[show_id] = _Slot(seatmap, ShowMeta(show_id, record.show_date, record.currency))
+        if seatmap.holds:
+            self._holding.add(show_id)
+        log.info("%s activated show %d at version %d", self.name, show_id, record.version)
+
+    def _layout(self, record: ShowRecord) -> Layout:
+        """Shows of one screen share one immutable Layout."""
+        key = hashlib.sha1(json.dumps(record.layout, sort_keys=True).encode()).hexdigest()
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = Layout.from_dict(record.layout)
+        return layout
+
+    def _absent(self, show_id: int) -> BookingError:
+        if show_id in self._disowned:
+            return ShowMoved(f"show {show_id} moved to another host", {"show_id": show_id})
+        return ShowUnavailable(f"show {show_id} is not active", {"show_id": show_id})
+
+    def _evict(self, show_id: int) -> None:
+        self._shows.pop(show_id, None)
+
+    async def passivate(self, show_id: int) -> bool:
+        """Flush the show's pending events and drop it from memory; False if it has live holds
+        or stays unflushed (Postgres down)."""
+        writer = await self._ensure_started()
+        slot = self._shows.get(show_id)
+        if slot is None:
+            return True
+        if slot.seatmap.holds:
+            return False
+        for _ in range(50):
+            if not writer.has_pending(show_id):
+                self._shows.pop(show_id, None)
+                return True
+            await writer.flush_once()
+        return False
+
+    async def disown(self, show_id: int) -> None:
+        """Hand the show to another host: refuse new calls, flush, forget it."""
+        writer = await self._ensure_started()
+        self._disowned.add(show_id)
+        while writer.has_pending(show_id):
+            await writer.flush_once()
+        self._shows.pop(show_id, None)
+
+    async def _ticker(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(TICK_S)
+            ticks += 1
+            self._expire_due(time.time())
+            if ticks % IDLE_SWEEP_TICKS == 0:
+                self._passivate_idle(time.monotonic() - self._config.idle_after_s)
+
+    def _expire_due(self, now: float) -> None:
+        assert self._writer is not None
+        for sid in list(self._holding):
+            slot = self._shows.get(sid)
+            if slot is not None:
+                slot.seatmap.expire(now)
+                self._writer.append(slot.meta, slot.seatmap.pull_events())
+            if slot is None or not slot.seatmap.holds:
+                self._holding.discard(sid)
+
+    def _passivate_idle(self, idle_before: float) -> None:
+        assert self._writer is not None
+        for sid, slot in list(self._shows.items()):
+            if (
+                slot.last_used < idle_before
+                and not slot.seatmap.holds
+                and not self._writer.has_pending(sid)
+            ):
+                del self._shows[sid]
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def snapshot(self, show_id: int) -> Snapshot:
+        await self._ensure_started()
+        problems = await self._activate_all({show_id} - set(self._shows))
+        slot = self._shows.get(show_id)
+        if slot is None:
+            raise problems.get(show_id) or self._absent(show_id)
+        slot.seatmap.expire(time.time())
+        assert self._writer is not None
+        self._writer.append(slot.meta, slot.seatmap.pull_events())
+        return slot.seatmap.snapshot()
+
+    async def activate(self, show_id: int) -> int:
+        """Load the show now (before a flash sale opens); returns its version."""
+        return (await self.snapshot(show_id)).version
+
+    async def stats(self) -> dict[str, Any]:
+        writer = await self._ensure_started()
+        return {
+            "name": self.name,
+            "pid": os.getpid(),
+            "active_shows": len(self._shows),
+            "backlog": writer.backlog,
+            "flush_failures": writer.failures,
+        }
+
+    async def flush(self) -> None:
+        """Write everything pending now (tests, orderly shutdown)."""
+        writer = await self._ensure_started()
+        while writer.backlog:
+            await writer.flush_once()

@@ -1,0 +1,317 @@
+"""Write-behind and recovery: the SQL side of a show host.
+
+``write_batch`` turns the events of many shows into one transaction. Events are coalesced to
+the final state of each hold, booking and blocked seat before they are written, so a hold placed
+and confirmed within one flush costs one row write. ``load_show`` reads what recovery needs: the
+show, its layout and prices, its confirmed bookings, live holds and blocked seats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.events import (
+    Booking,
+    BookingCancelled,
+    BookingConfirmed,
+    Event,
+    Hold,
+    HoldExtended,
+    HoldPlaced,
+    HoldReleased,
+    PaymentStarted,
+    SeatsBlocked,
+    SeatsUnblocked,
+    StatusChanged,
+)
+
+UTC = dt.UTC
+
+
+def to_time(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, UTC)
+
+
+@dataclass(frozen=True)
+class ShowRecord:
+    """A show as recovery finds it in Postgres."""
+
+    show_id: int
+    show_date: dt.date
+    starts_at: float
+    layout: dict[str, Any]
+    prices: dict[str, int]
+    currency: str
+    status: str
+    version: int
+    sale_opens_at: float | None
+    holds: tuple[Hold, ...]
+    bookings: tuple[Booking, ...]
+    blocked: tuple[str, ...]
+
+
+async def load_show(conn: Any, show_id: int, now: float) -> ShowRecord | None:
+    """Everything a show actor needs to start, read in one snapshot; None if no such show."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await conn.fetchrow(
+            """SELECT s.id, s.starts_at, s.prices, s.currency, s.status, s.seat_version,
+                      s.sale_opens_at, sc.layout
+               FROM shows s JOIN screens sc ON sc.id = s.screen_id WHERE s.id = $1""",
+            show_id,
+        )
+        if row is None:
+            return None
+        show_date = row["starts_at"].astimezone(UTC).date()
+        holds = await conn.fetch(
+            """SELECT hold_id, user_id, seats, price_cents, expires_at, created_at, payment_started
+               FROM holds WHERE show_id = $1 AND status = 'live' AND expires_at > $2""",
+            show_id,
+            to_time(now),
+        )
+        bookings = await conn.fetch(
+            """SELECT booking_id, hold_id, user_id, seats, price_cents, confirmed_at
+               FROM bookings WHERE show_id = $1 AND show_date = $2 AND status = 'confirmed'""",
+            show_id,
+            show_date,
+        )
+        blocked = await conn.fetch(
+            "SELECT seat FROM show_blocked_seats WHERE show_id = $1 ORDER BY seat", show_id
+        )
+    layout = row["layout"]
+    return ShowRecord(
+        show_id=show_id,
+        show_date=show_date,
+        starts_at=row["starts_at"].timestamp(),
+        layout=layout if isinstance(layout, dict) else json.loads(layout),
+        prices={str(k): int(v) for k, v in row["prices"].items()},
+        currency=row["currency"],
+        status=row["status"],
+        version=row["seat_version"],
+        sale_opens_at=row["sale_opens_at"].timestamp() if row["sale_opens_at"] else None,
+        holds=tuple(_hold(r) for r in holds),
+        bookings=tuple(_booking(r) for r in bookings),
+        blocked=tuple(r["seat"] for r in blocked),
+    )
+
+
+def _hold(row: Any) -> Hold:
+    return Hold(
+        hold_id=str(row["hold_id"]),
+        user_id=str(row["user_id"]),
+        seats=tuple(row["seats"]),
+        price_cents=row["price_cents"],
+        expires_at=row["expires_at"].timestamp(),
+        created_at=row["created_at"].timestamp(),
+        payment_started=row["payment_started"],
+    )
+
+
+def _booking(row: Any) -> Booking:
+    return Booking(
+        booking_id=str(row["booking_id"]),
+        hold_id=str(row["hold_id"]),
+        user_id=str(row["user_id"]),
+        seats=tuple(row["seats"]),
+        price_cents=row["price_cents"],
+        confirmed_at=row["confirmed_at"].timestamp(),
+    )
+
+
+@dataclass
+class _Coalesced:
+    """The final state of everything one flush touches."""
+
+    holds: dict[str, tuple[int, Hold, str, float | None]] = field(default_factory=dict)
+    confirmed: dict[str, tuple[int, dt.date, str, Booking]] = field(default_factory=dict)
+    cancelled: dict[str, tuple[dt.date, float]] = field(default_factory=dict)
+    blocked: dict[tuple[int, str], bool] = field(default_factory=dict)
+    statuses: dict[int, str] = field(default_factory=dict)
+    versions: dict[int, int] = field(default_factory=dict)
+    outbox: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ShowBatch:
+    """One show's events for a flush, with what the tables need to file them."""
+
+    show_id: int
+    show_date: dt.date
+    currency: str
+    events: Sequence[Event]
+
+
+def _coalesce(batches: Iterable[ShowBatch]) -> _Coalesced:
+    out = _Coalesced()
+    for batch in batches:
+        sid = batch.show_id
+        for event in batch.events:
+            out.versions[sid] = max(out.versions.get(sid, 0), event.version)
+            _fold(out, batch, event)
+    return out
+
+
+def _fold(out: _Coalesced, batch: ShowBatch, event: Event) -> None:
+    sid = batch.show_id
+    if isinstance(event, HoldPlaced | HoldExtended | PaymentStarted):
+        out.holds[event.hold.hold_id] = (sid, event.hold, "live", None)
+    elif isinstance(event, HoldReleased):
+        out.holds[event.hold.hold_id] = (sid, event.hold, event.reason, event.at)
+    elif isinstance(event, BookingConfirmed):
+        booking = event.booking
+        previous = out.holds.get(booking.hold_id)
+        if previous is not None:
+            out.holds[booking.hold_id] = (sid, previous[1], "confirmed", event.at)
+        else:
+            out.holds[booking.hold_id] = (sid, _hold_of(booking, event.at), "confirmed", event.at)
+        out.confirmed[booking.booking_id] = (sid, batch.show_date, batch.currency, booking)
+        out.outbox.append(_message("booking.confirmed", sid, booking, event.at))
+    elif isinstance(event, BookingCancelled):
+        out.cancelled[event.booking.booking_id] = (batch.show_date, event.at)
+        out.outbox.append(_message("booking.cancelled", sid, event.booking, event.at))
+    elif isinstance(event, SeatsBlocked | SeatsUnblocked):
+        for seat in event.seats:
+            out.blocked[(sid, seat)] = isinstance(event, SeatsBlocked)
+    elif isinstance(event, StatusChanged):
+        out.statuses[sid] = event.status
+
+
+def _hold_of(booking: Booking, at: float) -> Hold:
+    """A hold row for a booking whose hold was written in an earlier flush (updated, not
+    inserted: only status and ended_at change)."""
+    return Hold(booking.hold_id, booking.user_id, booking.seats, booking.price_cents, at, at)
+
+
+def _message(
+    topic: str, show_id: int, booking: Booking, at: float
+) -> tuple[str, str, dict[str, Any]]:
+    payload = {
+        "booking_id": booking.booking_id,
+        "show_id": show_id,
+        "user_id": booking.user_id,
+        "seats": list(booking.seats),
+        "price_cents": booking.price_cents,
+        "at": at,
+    }
+    return topic, f"{topic}:{booking.booking_id}", payload
+
+
+_UPSERT_HOLD = """
+INSERT INTO holds (hold_id, show_id, user_id, seats, price_cents, status, payment_started,
+                   created_at, expires_at, ended_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (hold_id) DO UPDATE SET status = EXCLUDED.status,
+    payment_started = EXCLUDED.payment_started,
+    expires_at = CASE WHEN EXCLUDED.status = 'confirmed' THEN holds.expires_at
+                      ELSE EXCLUDED.expires_at END,
+    ended_at = EXCLUDED.ended_at"""
+
+_INSERT_BOOKING = """
+INSERT INTO bookings (booking_id, show_date, show_id, user_id, hold_id, seats, price_cents,
+                      currency, status, confirmed_at, cancelled_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"""
+
+_INSERT_SEAT = """
+INSERT INTO booking_seats (booking_id, show_date, show_id, seat, live)
+VALUES ($1, $2, $3, $4, $5)"""
+
+
+async def write_batch(conn: Any, batches: Sequence[ShowBatch]) -> None:
+    """Write many shows' events in one transaction (the group commit of a flush)."""
+    out = _coalesce(batches)
+    async with conn.transaction():
+        if out.holds:
+            await conn.executemany(
+                _UPSERT_HOLD,
+                [
+                    (
+                        uuid.UUID(h.hold_id),
+                        sid,
+                        int(h.user_id),
+                        list(h.seats),
+                        h.price_cents,
+                        status,
+                        h.payment_started,
+                        to_time(h.created_at),
+                        to_time(h.expires_at),
+                        to_time(ended) if ended is not None else None,
+                    )
+                    for sid, h, status, ended in out.holds.values()
+                ],
+            )
+        await _write_bookings(conn, out)
+        await _write_rest(conn, out)
+
+
+async def _write_bookings(conn: Any, out: _Coalesced) -> None:
+    if out.confirmed:
+        rows: list[tuple[Any, ...]] = []
+        seats: list[tuple[Any, ...]] = []
+        for booking_id, (sid, day, currency, b) in out.confirmed.items():
+            cancel = out.cancelled.get(booking_id)
+            bid = uuid.UUID(booking_id)
+            rows.append(
+                (
+                    bid,
+                    day,
+                    sid,
+                    int(b.user_id),
+                    uuid.UUID(b.hold_id),
+                    list(b.seats),
+                    b.price_cents,
+                    currency,
+                    "cancelled" if cancel else "confirmed",
+                    to_time(b.confirmed_at),
+                    to_time(cancel[1]) if cancel else None,
+                )
+            )
+            seats.extend((bid, day, sid, seat, cancel is None) for seat in b.seats)
+        await conn.executemany(_INSERT_BOOKING, rows)
+        await conn.executemany(_INSERT_SEAT, seats)
+    earlier = [
+        (uuid.UUID(bid), day, to_time(at))
+        for bid, (day, at) in out.cancelled.items()
+        if bid not in out.confirmed
+    ]
+    if earlier:
+        await conn.executemany(
+            """UPDATE bookings SET status = 'cancelled', cancelled_at = $3
+               WHERE booking_id = $1 AND show_date = $2""",
+            earlier,
+        )
+        await conn.executemany(
+            """UPDATE booking_seats SET live = false
+               WHERE booking_id = $1 AND show_date = $2""",
+            [r[:2] for r in earlier],
+        )
+
+
+async def _write_rest(conn: Any, out: _Coalesced) -> None:
+    block = [key for key, on in out.blocked.items() if on]
+    unblock = [key for key, on in out.blocked.items() if not on]
+    if block:
+        await conn.executemany(
+            "INSERT INTO show_blocked_seats (show_id, seat) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            block,
+        )
+    if unblock:
+        await conn.executemany(
+            "DELETE FROM show_blocked_seats WHERE show_id = $1 AND seat = $2", unblock
+        )
+    if out.outbox:
+        await conn.executemany(
+            "INSERT INTO outbox (topic, dedup_key, payload) VALUES ($1, $2, $3) "
+            "ON CONFLICT (dedup_key) DO NOTHING",
+            out.outbox,
+        )
+    for sid, status in out.statuses.items():
+        await conn.execute("UPDATE shows SET status = $2 WHERE id = $1", sid, status)
+    if out.versions:
+        await conn.executemany(
+            "UPDATE shows SET seat_version = greatest(seat_version, $2) WHERE id = $1",
+            list(out.versions.items()),
+        )
