@@ -87,6 +87,7 @@ class WriteBehind:
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._ready = asyncio.Event()
         self._full = asyncio.Event()
+        self._lock = asyncio.Lock()  # one flush at a time, whoever asks
         self.failures = 0  # consecutive failed flush attempts
 
     @property
@@ -137,6 +138,10 @@ class WriteBehind:
 
     async def flush_once(self) -> None:
         """Write the oldest pending events (up to a batch); on failure back off and return."""
+        async with self._lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
         taken = list(itertools.islice(self._queue, self._batch_size))
         if not taken:
             return

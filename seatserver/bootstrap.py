@@ -81,6 +81,12 @@ def start_ray(settings: Settings) -> str:
         kwargs["num_cpus"] = settings.ray_num_cpus
     context = ray.init(address=settings.ray_address, **kwargs)
     address: str = context.address_info["gcs_address"]
+    if settings.ray_address is None and not address.startswith("127.0.0.1:"):
+        ray.shutdown()
+        raise RuntimeError(
+            f"the local Ray bound {address}, not loopback; Ray was imported "
+            "before local_ray_environment() ran"
+        )
     log.info("Ray at %s", address)
     return address
 

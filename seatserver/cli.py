@@ -138,7 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             print(f"seatserver: invalid setting {field}: {error['msg']}", file=sys.stderr)
         return 2
+    from seatserver import bootstrap
     from seatserver import commands as run
+
+    if settings.ray_address is None:
+        bootstrap.local_ray_environment()  # before anything imports Ray
 
     handler = {
         "up": run.up,

@@ -12,9 +12,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import pytest
+# Before anything imports Ray: keep the test Ray on loopback and quiet.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-import storage
+import pytest  # noqa: E402
+
+import storage  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -88,3 +92,16 @@ async def redis(redis_url: str) -> AsyncIterator[object]:
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray for the whole test session, on loopback, with fixed resources."""
+    import ray
+
+    context = ray.init(
+        num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False
+    )
+    assert context.address_info["gcs_address"].startswith("127.0.0.1:"), "Ray must stay local"
+    yield
+    ray.shutdown()

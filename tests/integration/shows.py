@@ -1,0 +1,76 @@
+"""Build a real show in a test schema through the admin operations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import storage
+
+
+def grid_layout(rows: int = 5, per_row: int = 12, aisle_after: int | None = 6) -> dict[str, Any]:
+    """Straight rows of standard seats, an aisle in each row, a wheelchair+companion pair."""
+    layout_rows = []
+    for r in range(rows):
+        label = chr(ord("A") + r)
+        seats = []
+        for n in range(1, per_row + 1):
+            category = "standard"
+            if r == 0 and n == 1:
+                category = "wheelchair"
+            elif r == 0 and n == 2:
+                category = "companion"
+            seats.append(
+                {
+                    "label": f"{label}{n}",
+                    "category": category,
+                    "x": float(n),
+                    "y": float(r),
+                    "aisle_after": n == aisle_after,
+                }
+            )
+        layout_rows.append({"label": label, "seats": seats})
+    return {"rows": layout_rows}
+
+
+async def make_show(
+    pool: Any,
+    *,
+    status: str = "on_sale",
+    layout: dict[str, Any] | None = None,
+    starts_in: dt.timedelta = dt.timedelta(days=2),
+    name: str = "1",
+) -> int:
+    """A city, theater, screen, movie and one show on sale; returns the show id."""
+    async with pool.acquire() as conn:
+        return await _make_show(conn, status, layout or grid_layout(), starts_in, name)
+
+
+async def _make_show(
+    conn: Any, status: str, layout: dict[str, Any], starts_in: dt.timedelta, name: str
+) -> int:
+    now = dt.datetime.now(dt.UTC)
+    city = await storage.create_city(conn, f"Testville {name}", "US")
+    theater = await storage.create_theater(conn, city, "Main Street", "America/New_York")
+    screen = await storage.create_screen(conn, theater, "1", layout)
+    movie = await storage.create_movie(
+        conn,
+        title="The Test",
+        genres=["drama"],
+        runtime_min=100,
+        certificate="PG",
+        language="en",
+        release_date=dt.date(2026, 1, 1),
+        cast_members=[],
+        synopsis="",
+    )
+    prices = {"standard": 1200, "wheelchair": 1200, "companion": 1200}
+    return await storage.create_show(
+        conn,
+        screen_id=screen,
+        movie_id=movie,
+        starts_at=now + starts_in,
+        prices=prices,
+        now=now,
+        status=status,
+    )

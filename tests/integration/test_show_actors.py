@@ -1,0 +1,177 @@
+"""Show actors on a real Ray, writing behind to a real Postgres and publishing on Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import ray
+
+import actors
+from actors import Confirm, HoldBest, HoldSeats, Release, ShowClient
+from tests.conftest import random_ref
+from tests.integration.shows import make_show
+
+
+@dataclass
+class Engine:
+    client: ShowClient
+    directory: Any
+    config: actors.HostConfig
+
+
+async def start_engine(
+    database_url: str, schema: str, redis_url: str | None, **config: Any
+) -> Engine:
+    host_config = actors.HostConfig(
+        database_url=database_url, schema=schema, redis_url=redis_url, **config
+    )
+    directory = actors.start_directory(host_config, shared_hosts=2, namespace=random_ref("ns"))
+    return Engine(ShowClient(directory), directory, host_config)
+
+
+async def stop_engine(engine: Engine) -> None:
+    await engine.directory.shutdown.remote()
+    ray.kill(engine.directory, no_restart=True)
+
+
+@pytest.fixture
+async def engine(
+    ray_session: None, database_url: str, schema: str, redis_url: str
+) -> AsyncIterator[Engine]:
+    started = await start_engine(database_url, schema, redis_url)
+    yield started
+    await stop_engine(started)
+
+
+def to_microseconds(snapshot: actors.Snapshot) -> actors.Snapshot:
+    """The snapshot with its times at Postgres's precision (microseconds)."""
+
+    def fix(record: Any) -> Any:
+        times = {
+            name: round(getattr(record, name), 6)
+            for name in ("expires_at", "created_at", "confirmed_at")
+            if hasattr(record, name)
+        }
+        return dataclasses.replace(record, **times)
+
+    return dataclasses.replace(
+        snapshot, holds=tuple(map(fix, snapshot.holds)), bookings=tuple(map(fix, snapshot.bookings))
+    )
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def booked_seats_in_db(pool: Any, show_id: int) -> dict[str, int]:
+    rows = await pool.fetch(
+        "SELECT seat, count(*) AS n FROM booking_seats WHERE show_id = $1 AND live GROUP BY seat",
+        show_id,
+    )
+    return {r["seat"]: r["n"] for r in rows}
+
+
+async def test_hold_confirm_is_durable_and_published(engine: Engine, pool: Any, redis: Any) -> None:
+    show = await make_show(pool)
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(actors.channel(show))
+    hold = await engine.client.execute(show, HoldSeats(new_id(), "7", ("C5", "C6")))
+    booking = await engine.client.execute(show, Confirm(hold.hold_id, "7", new_id()))
+    # The confirmation was answered only after its flush committed.
+    assert await booked_seats_in_db(pool, show) == {"C5": 1, "C6": 1}
+    row = await pool.fetchrow(
+        "SELECT status FROM holds WHERE hold_id = $1", uuid.UUID(hold.hold_id)
+    )
+    assert row["status"] == "confirmed"
+    outbox = await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'booking.confirmed'")
+    assert outbox == 1
+    versions = []
+    async with asyncio.timeout(5):
+        while len(versions) < 2:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+            if message:
+                versions.append(json.loads(message["data"])["version"])
+    assert versions == sorted(versions) and versions[-1] > versions[0]
+    snapshot = await engine.client.snapshot(show)
+    assert snapshot.seats["C5"] == actors.SeatState.BOOKED
+    assert [b.booking_id for b in snapshot.bookings] == [booking.booking_id]
+    await pubsub.aclose()
+
+
+async def test_two_hundred_clients_race_for_ten_seats(engine: Engine, pool: Any) -> None:
+    show = await make_show(pool)
+    contested = [f"B{n}" for n in range(1, 11)]
+    rng = random.Random(7)
+    winners: list[tuple[str, tuple[str, ...]]] = []
+    refusals = 0
+
+    async def client(user: int) -> None:
+        nonlocal refusals
+        seats = tuple(rng.sample(contested, rng.choice((1, 2))))
+        try:
+            hold = await engine.client.execute(show, HoldSeats(new_id(), str(user), seats))
+            booking = await engine.client.execute(show, Confirm(hold.hold_id, str(user), new_id()))
+        except actors.SeatUnavailable:
+            refusals += 1
+        else:
+            winners.append((str(user), booking.seats))
+
+    await asyncio.gather(*(client(user) for user in range(1, 201)))
+    sold = [seat for _, seats in winners for seat in seats]
+    assert len(sold) == len(set(sold)), "a seat was sold twice"
+    assert refusals == 200 - len(winners) and winners
+    in_db = await booked_seats_in_db(pool, show)
+    assert set(in_db) == set(sold) and set(in_db.values()) == {1}
+    snapshot = await engine.client.snapshot(show)
+    in_memory = {s for s, state in snapshot.seats.items() if state == actors.SeatState.BOOKED}
+    assert in_memory == set(sold)
+
+
+async def test_passivate_and_reactivate_gives_the_same_snapshot(engine: Engine, pool: Any) -> None:
+    show = await make_show(pool)
+    first = await engine.client.execute(show, HoldBest(new_id(), "1", 3, "standard"))
+    await engine.client.execute(show, Confirm(first.hold_id, "1", new_id()))
+    hold = await engine.client.execute(show, HoldSeats(new_id(), "2", ("E1",)))
+    await engine.client.execute(show, Release(hold.hold_id, "2"))
+    await engine.client.execute(show, actors.Block(("E12",)))
+    live = await engine.client.execute(show, HoldSeats(new_id(), "3", ("A9", "A10")))
+    before = await engine.client.snapshot(show)
+    host = await engine.directory.host_for.remote(show)
+    assert not await host.passivate.remote(show)  # a live hold keeps it in memory
+    await engine.client.execute(show, Release(live.hold_id, "3"))
+    before = await engine.client.snapshot(show)
+    assert await host.passivate.remote(show)
+    assert (await host.stats.remote())["active_shows"] == 0
+    after = await engine.client.snapshot(show)
+    assert to_microseconds(after) == to_microseconds(before)
+
+
+async def test_flash_sale_show_gets_a_host_of_its_own(engine: Engine, pool: Any) -> None:
+    show = await make_show(pool, status="flash_sale")
+    hold = await engine.client.execute(show, HoldSeats(new_id(), "1", ("A5",)))
+    shared = await engine.directory.host_for.remote(show)
+    name = await engine.directory.prepare_flash_sale.remote(show)
+    assert name == f"seatserver-show-{show}"
+    dedicated = await engine.directory.host_for.remote(show)
+    assert dedicated != shared
+    # The client still routes to the shared host; it is told the show moved and follows.
+    again = await engine.client.execute(show, HoldSeats(new_id(), "2", ("A7",)))
+    assert again.seats == ("A7",)
+    snapshot = await dedicated.snapshot.remote(show)
+    assert {h.hold_id for h in snapshot.holds} == {hold.hold_id, again.hold_id}
+    with pytest.raises(actors.ShowMoved):
+        replies = await shared.call.remote([(show, HoldSeats(new_id(), "3", ("A9",)))])
+        raise replies[0].error
+
+
+async def test_unknown_show_is_a_clear_error(engine: Engine, pool: Any) -> None:
+    with pytest.raises(actors.ShowNotFound):
+        await engine.client.execute(10**9, HoldSeats(new_id(), "1", ("A1",)))
