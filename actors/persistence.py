@@ -248,6 +248,23 @@ async def write_batch(conn: Any, batches: Sequence[ShowBatch]) -> None:
 
 
 async def _write_bookings(conn: Any, out: _Coalesced) -> None:
+    # Cancellations of earlier bookings first: a seat they free may be sold again in this flush.
+    earlier = [
+        (uuid.UUID(bid), day, to_time(at))
+        for bid, (day, at) in out.cancelled.items()
+        if bid not in out.confirmed
+    ]
+    if earlier:
+        await conn.executemany(
+            """UPDATE bookings SET status = 'cancelled', cancelled_at = $3
+               WHERE booking_id = $1 AND show_date = $2""",
+            earlier,
+        )
+        await conn.executemany(
+            """UPDATE booking_seats SET live = false
+               WHERE booking_id = $1 AND show_date = $2""",
+            [r[:2] for r in earlier],
+        )
     if out.confirmed:
         rows: list[tuple[Any, ...]] = []
         seats: list[tuple[Any, ...]] = []
@@ -272,22 +289,6 @@ async def _write_bookings(conn: Any, out: _Coalesced) -> None:
             seats.extend((bid, day, sid, seat, cancel is None) for seat in b.seats)
         await conn.executemany(_INSERT_BOOKING, rows)
         await conn.executemany(_INSERT_SEAT, seats)
-    earlier = [
-        (uuid.UUID(bid), day, to_time(at))
-        for bid, (day, at) in out.cancelled.items()
-        if bid not in out.confirmed
-    ]
-    if earlier:
-        await conn.executemany(
-            """UPDATE bookings SET status = 'cancelled', cancelled_at = $3
-               WHERE booking_id = $1 AND show_date = $2""",
-            earlier,
-        )
-        await conn.executemany(
-            """UPDATE booking_seats SET live = false
-               WHERE booking_id = $1 AND show_date = $2""",
-            [r[:2] for r in earlier],
-        )
 
 
 async def _write_rest(conn: Any, out: _Coalesced) -> None:
