@@ -91,6 +91,32 @@ def start_ray(settings: Settings) -> str:
     return address
 
 
+def host_config(settings: Settings, database_url: str, redis_url: str | None) -> Any:
+    """The plain values every show host gets."""
+    from actors import HostConfig
+
+    return HostConfig(
+        database_url=database_url,
+        schema=settings.database_schema,
+        redis_url=redis_url,
+        flush_interval_s=settings.flush_interval_ms / 1000,
+        flush_batch_size=settings.flush_batch_size,
+        idle_after_s=settings.show_idle_s,
+        confirm_timeout_s=settings.confirm_timeout_s,
+        hold_ttl_s=settings.hold_ttl_s,
+    )
+
+
+def start_engine(settings: Settings, services: Services) -> Any:
+    """The directory of show hosts (created, or found when it already runs)."""
+    from actors import start_directory
+
+    config = host_config(settings, services.database_url, services.redis_url)
+    return start_directory(
+        config, shared_hosts=settings.shared_hosts, namespace=settings.ray_namespace
+    )
+
+
 def stop_ray() -> None:
     import ray
 

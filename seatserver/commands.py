@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 import storage
 from seatserver import bootstrap
@@ -18,6 +19,7 @@ from seatserver.runtime import Runtime, clear_runtime, write_runtime
 from seatserver.settings import Settings
 
 PARTITION_CHECK_INTERVAL_S = 6 * 3600
+FLASH_SALE_CHECK_INTERVAL_S = 30
 
 
 def _say(message: str) -> None:
@@ -115,22 +117,34 @@ async def _database_is_empty(database_url: str, schema: str) -> bool:
         await conn.close()
 
 
-async def _serve(settings: Settings, database_url: str) -> None:
-    """Run until SIGINT/SIGTERM, keeping booking partitions created ahead of time."""
+async def _serve(settings: Settings, database_url: str, directory: Any) -> None:
+    """Run until SIGINT/SIGTERM: keep booking partitions created ahead, give upcoming flash
+    sales their own hosts."""
+    from actors.flash import prepare_flash_sales
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    while not stop.is_set():
-        conn = await storage.connect(database_url, schema=settings.database_schema)
-        try:
-            await storage.ensure_partitions_ahead(
-                conn, dt.date.today(), months_ahead=settings.partitions_ahead_months
-            )
-        finally:
-            await conn.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), PARTITION_CHECK_INTERVAL_S)
+    pool = await storage.create_pool(database_url, schema=settings.database_schema, max_size=2)
+    lead = dt.timedelta(seconds=settings.flash_sale_lead_s)
+    last_partitions = -PARTITION_CHECK_INTERVAL_S
+    try:
+        while not stop.is_set():
+            if time.monotonic() - last_partitions >= PARTITION_CHECK_INTERVAL_S:
+                async with pool.acquire() as conn:
+                    await storage.ensure_partitions_ahead(
+                        conn, dt.date.today(), months_ahead=settings.partitions_ahead_months
+                    )
+                last_partitions = time.monotonic()
+            prepared = await prepare_flash_sales(pool, directory, dt.datetime.now(dt.UTC), lead)
+            if prepared:
+                _say(f"flash sales on hosts of their own: {prepared}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), FLASH_SALE_CHECK_INTERVAL_S)
+    finally:
+        await pool.close()
+        await directory.shutdown.remote()
 
 
 def up(settings: Settings, args: argparse.Namespace) -> int:
@@ -162,6 +176,7 @@ def up(settings: Settings, args: argparse.Namespace) -> int:
                 )
             )
         ray_address = bootstrap.start_ray(settings)
+        directory = bootstrap.start_engine(settings, services)
         assert services.redis_url is not None
         write_runtime(
             settings.data_dir,
@@ -177,7 +192,7 @@ def up(settings: Settings, args: argparse.Namespace) -> int:
             f"up: Postgres {services.database_url}, Redis {services.redis_url}, "
             f"Ray {ray_address}; Ctrl-C to stop"
         )
-        asyncio.run(_serve(settings, services.database_url))
+        asyncio.run(_serve(settings, services.database_url, directory))
         _say("stopping")
         return 0
     finally:

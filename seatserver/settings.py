@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     flush_interval_ms: float = Field(default=10.0, gt=0, le=1000)
     # Most changes written in one write-behind transaction.
     flush_batch_size: int = Field(default=1000, ge=1)
+    # Shared host actors; each runs many shows (flash-sale shows get a host of their own).
+    shared_hosts: int = Field(default=2, ge=1, le=256)
+    # Seconds an idle show stays in memory before it is passivated.
+    show_idle_s: float = Field(default=600.0, gt=0)
+    # Seconds a confirmation waits for its write-behind flush before answering "pending".
+    confirm_timeout_s: float = Field(default=15.0, gt=0)
+    # How long before a flash sale opens its show gets a host of its own, in seconds.
+    flash_sale_lead_s: float = Field(default=900.0, ge=0)
+    # Ray namespace of the directory and hosts (one per deployment).
+    ray_namespace: str = Field(default="seatserver", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # Months of booking partitions kept created ahead of today.
     partitions_ahead_months: int = Field(default=3, ge=1, le=24)
     # Seed of the deterministic demo data.

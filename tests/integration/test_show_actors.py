@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import random
 import uuid
@@ -175,3 +176,23 @@ async def test_flash_sale_show_gets_a_host_of_its_own(engine: Engine, pool: Any)
 async def test_unknown_show_is_a_clear_error(engine: Engine, pool: Any) -> None:
     with pytest.raises(actors.ShowNotFound):
         await engine.client.execute(10**9, HoldSeats(new_id(), "1", ("A1",)))
+
+
+async def test_upcoming_flash_sales_are_prepared_before_they_open(
+    engine: Engine, pool: Any
+) -> None:
+    from actors.flash import prepare_flash_sales
+
+    flash = await make_show(pool, status="flash_sale", name="flash")
+    await make_show(pool, status="on_sale", name="plain")
+    now = dt.datetime.now(dt.UTC)
+    await pool.execute(
+        "UPDATE shows SET sale_opens_at = $2 WHERE id = $1", flash, now + dt.timedelta(minutes=10)
+    )
+    lead = dt.timedelta(minutes=15)
+    assert await prepare_flash_sales(pool, engine.directory, now, dt.timedelta(minutes=5)) == []
+    assert await prepare_flash_sales(pool, engine.directory, now, lead) == [flash]
+    host = await engine.directory.host_for.remote(flash)
+    stats = await host.stats.remote()
+    assert stats["name"] == f"seatserver-show-{flash}" and stats["active_shows"] == 1
+    assert await prepare_flash_sales(pool, engine.directory, now, lead) == [flash]  # idempotent
