@@ -3,15 +3,12 @@ servers. It imports nothing of ours; everything above it (actors, gateway, payme
 import it, through the names listed here."""
 
 from storage.admin import (
-    MAX_CLEANING_GAP,
     create_city,
     create_movie,
     create_screen,
-    create_show,
     create_theater,
     update_movie,
     update_screen_layout,
-    update_show,
     update_theater,
 )
 from storage.catalog import (
@@ -55,6 +52,7 @@ from storage.models import (
 )
 from storage.partitions import ensure_partitions, ensure_partitions_ahead
 from storage.redis import create_redis
+from storage.scheduling import MAX_CLEANING_GAP, create_show, update_show
 
 __all__ = [
     "AlreadyExists",

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from storage import admin, catalog
+import storage
 from storage.errors import (
     AlreadyExists,
     CompanionWithoutWheelchairSpace,
@@ -65,7 +65,7 @@ class Catalog:
 
 
 async def new_movie(conn: Any, title: str, runtime_min: int) -> int:
-    return await admin.create_movie(
+    return await storage.create_movie(
         conn,
         title=title,
         genres=["Drama"],
@@ -81,7 +81,7 @@ async def new_movie(conn: Any, title: str, runtime_min: int) -> int:
 async def show(conn: Any, screen: int, movie: int, starts_at: dt.datetime, **kw: Any) -> int:
     """A show priced for the PLAIN layout unless ``prices`` says otherwise, created at NOW."""
     kw = {"prices": STANDARD, "now": NOW} | kw
-    return await admin.create_show(
+    return await storage.create_show(
         conn, screen_id=screen, movie_id=movie, starts_at=starts_at, **kw
     )
 
@@ -98,21 +98,23 @@ async def conn(pool: asyncpg.Pool) -> Any:
 
 @pytest.fixture
 async def cat(conn: Any) -> Catalog:
-    columbus = await admin.create_city(conn, "Columbus", "US")
-    tokyo = await admin.create_city(conn, "Tokyo", "JP")
-    riverside = await admin.create_theater(conn, columbus, "Riverside", "America/New_York")
-    phenix = await admin.create_theater(conn, columbus, "Phenix Plaza", "America/Chicago")
-    hibiya = await admin.create_theater(conn, tokyo, "Hibiya", "Asia/Tokyo", address="1 Yurakucho")
+    columbus = await storage.create_city(conn, "Columbus", "US")
+    tokyo = await storage.create_city(conn, "Tokyo", "JP")
+    riverside = await storage.create_theater(conn, columbus, "Riverside", "America/New_York")
+    phenix = await storage.create_theater(conn, columbus, "Phenix Plaza", "America/Chicago")
+    hibiya = await storage.create_theater(
+        conn, tokyo, "Hibiya", "Asia/Tokyo", address="1 Yurakucho"
+    )
     return Catalog(
         columbus,
         tokyo,
         riverside,
         phenix,
         hibiya,
-        river_1=await admin.create_screen(conn, riverside, "1", ACCESSIBLE),
-        river_2=await admin.create_screen(conn, riverside, "2", PLAIN),
-        phenix_a=await admin.create_screen(conn, phenix, "A", PLAIN),
-        hibiya_imax=await admin.create_screen(conn, hibiya, "IMAX", PLAIN),
+        river_1=await storage.create_screen(conn, riverside, "1", ACCESSIBLE),
+        river_2=await storage.create_screen(conn, riverside, "2", PLAIN),
+        phenix_a=await storage.create_screen(conn, phenix, "A", PLAIN),
+        hibiya_imax=await storage.create_screen(conn, hibiya, "IMAX", PLAIN),
         arrival=await new_movie(conn, "Arrival", 116),
         brazil=await new_movie(conn, "Brazil", 132),
         casablanca=await new_movie(conn, "Casablanca", 102),
@@ -125,7 +127,7 @@ async def day_shows(conn: Any, cat: Catalog) -> dict[str, int]:
     prev, nxt = DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1)
     r1 = {"prices": ALL_PRICES}
     cancelled = await show(conn, cat.phenix_a, cat.casablanca, local(CHICAGO, DAY, 20))
-    await admin.update_show(conn, cancelled, now=NOW, status="cancelled")
+    await storage.update_show(conn, cancelled, now=NOW, status="cancelled")
     return {
         "river_noon": await show(conn, cat.river_1, cat.arrival, local(NEW_YORK, DAY, 12), **r1),
         "river_16": await show(conn, cat.river_1, cat.arrival, local(NEW_YORK, DAY, 16), **r1),
@@ -143,24 +145,24 @@ async def day_shows(conn: Any, cat: Catalog) -> dict[str, int]:
 async def test_movies_playing_counts_shows_on_each_theaters_local_day(
     conn: Any, cat: Catalog, day_shows: dict[str, int]
 ) -> None:
-    playing = await catalog.movies_playing(conn, cat.columbus, DAY)
+    playing = await storage.movies_playing(conn, cat.columbus, DAY)
     assert [(m.title, m.show_count, m.first_start.isoformat()) for m in playing] == [
         ("Arrival", 4, "2026-12-05T12:00:00-05:00"),
         ("Brazil", 1, "2026-12-05T18:30:00-05:00"),
         ("Casablanca", 1, "2026-12-05T21:00:00-05:00"),
     ]
     assert playing[0].genres == ("Drama",) and playing[0].runtime_min == 116
-    tokyo = await catalog.movies_playing(conn, cat.tokyo, DAY)
+    tokyo = await storage.movies_playing(conn, cat.tokyo, DAY)
     assert [(m.title, m.first_start.isoformat()) for m in tokyo] == [
         ("Arrival", "2026-12-05T10:00:00+09:00")
     ]
-    assert await catalog.movies_playing(conn, cat.columbus, dt.date(2026, 12, 7)) == []
+    assert await storage.movies_playing(conn, cat.columbus, dt.date(2026, 12, 7)) == []
 
 
 async def test_shows_of_movie_grouped_by_theater(
     conn: Any, cat: Catalog, day_shows: dict[str, int]
 ) -> None:
-    grouped = await catalog.shows_of_movie(conn, cat.arrival, cat.columbus, DAY)
+    grouped = await storage.shows_of_movie(conn, cat.arrival, cat.columbus, DAY)
     assert [
         (g.theater_name, g.time_zone, [(s.screen_name, s.starts_at.isoformat()) for s in g.shows])
         for g in grouped
@@ -188,7 +190,7 @@ async def test_shows_of_movie_grouped_by_theater(
 async def test_theater_shows_lists_the_local_day_with_ends(
     conn: Any, cat: Catalog, day_shows: dict[str, int]
 ) -> None:
-    day = await catalog.theater_shows(conn, cat.riverside, DAY)
+    day = await storage.theater_shows(conn, cat.riverside, DAY)
     assert [
         (e.movie_title, e.screen_name, e.starts_at.isoformat(), e.ends_at.isoformat()) for e in day
     ] == [
@@ -198,7 +200,7 @@ async def test_theater_shows_lists_the_local_day_with_ends(
         ("Casablanca", "1", "2026-12-05T21:00:00-05:00", "2026-12-05T22:42:00-05:00"),
         ("Arrival", "2", "2026-12-05T23:30:00-05:00", "2026-12-06T01:26:00-05:00"),
     ]
-    assert [e.show_id for e in await catalog.theater_shows(conn, cat.phenix, DAY)] == [
+    assert [e.show_id for e in await storage.theater_shows(conn, cat.phenix, DAY)] == [
         day_shows["phenix_2330"]
     ]
 
@@ -206,7 +208,7 @@ async def test_theater_shows_lists_the_local_day_with_ends(
 async def test_get_show_get_theater_and_cities(
     conn: Any, cat: Catalog, day_shows: dict[str, int]
 ) -> None:
-    details = await catalog.get_show(conn, day_shows["hibiya_10"])
+    details = await storage.get_show(conn, day_shows["hibiya_10"])
     assert (details.theater_name, details.screen_name, details.movie_title) == (
         "Hibiya",
         "IMAX",
@@ -220,22 +222,22 @@ async def test_get_show_get_theater_and_cities(
         "USD",
         "scheduled",
     )
-    assert (await catalog.get_show(conn, day_shows["cancelled"])).status == "cancelled"
-    theater = await catalog.get_theater(conn, cat.hibiya)
+    assert (await storage.get_show(conn, day_shows["cancelled"])).status == "cancelled"
+    theater = await storage.get_theater(conn, cat.hibiya)
     assert (theater.name, theater.city_id, theater.time_zone, theater.address) == (
         "Hibiya",
         cat.tokyo,
         "Asia/Tokyo",
         "1 Yurakucho",
     )
-    assert [(c.name, c.country) for c in await catalog.list_cities(conn)] == [
+    assert [(c.name, c.country) for c in await storage.list_cities(conn)] == [
         ("Tokyo", "JP"),
         ("Columbus", "US"),
     ]
     with pytest.raises(NotFound):
-        await catalog.get_show(conn, 10**9)
+        await storage.get_show(conn, 10**9)
     with pytest.raises(NotFound):
-        await catalog.get_theater(conn, 10**9)
+        await storage.get_theater(conn, 10**9)
 
 
 async def test_create_show_makes_the_booking_partitions(conn: Any, cat: Catalog) -> None:
@@ -247,16 +249,16 @@ async def test_create_show_makes_the_booking_partitions(conn: Any, cat: Catalog)
 
 async def test_layout_rules_are_enforced_on_screens(conn: Any, cat: Catalog) -> None:
     with pytest.raises(DuplicateSeatLabel) as caught:
-        await admin.create_screen(conn, cat.riverside, "3", layout([seat("A1"), seat("A1")]))
+        await storage.create_screen(conn, cat.riverside, "3", layout([seat("A1"), seat("A1")]))
     assert caught.value.details["labels"] == ["A1"]
     with pytest.raises(CompanionWithoutWheelchairSpace):
-        await admin.create_screen(conn, cat.riverside, "3", layout([seat("A1", "companion")]))
+        await storage.create_screen(conn, cat.riverside, "3", layout([seat("A1", "companion")]))
     aisle = layout([seat("A1", "wheelchair", aisle_after=True), seat("A2", "companion")])
     with pytest.raises(CompanionWithoutWheelchairSpace) as caught:
-        await admin.create_screen(conn, cat.riverside, "3", aisle)
+        await storage.create_screen(conn, cat.riverside, "3", aisle)
     assert caught.value.details == {"labels": ["A2"]}
     with pytest.raises(CompanionWithoutWheelchairSpace):
-        await admin.update_screen_layout(conn, cat.river_2, aisle)
+        await storage.update_screen_layout(conn, cat.river_2, aisle)
     assert (
         await conn.fetchval("SELECT count(*) FROM screens WHERE theater_id = $1", cat.riverside)
         == 2
@@ -274,22 +276,22 @@ async def test_a_show_overlapping_another_on_its_screen_is_refused(conn: Any, ca
     await show(conn, cat.river_2, cat.brazil, local(NEW_YORK, DAY, 9, 28))
     at_busy_until = await show(conn, cat.river_2, cat.brazil, local(NEW_YORK, DAY, 14, 16))
     await show(conn, cat.river_1, cat.brazil, local(NEW_YORK, DAY, 12), prices=ALL_PRICES)
-    await admin.update_show(conn, at_busy_until, now=NOW, status="cancelled")
+    await storage.update_show(conn, at_busy_until, now=NOW, status="cancelled")
     await show(conn, cat.river_2, cat.casablanca, local(NEW_YORK, DAY, 15))  # frees the slot
     with pytest.raises(ShowOverlap):  # and a cancelled show cannot come back into it
-        await admin.update_show(conn, at_busy_until, now=NOW, status="on_sale")
+        await storage.update_show(conn, at_busy_until, now=NOW, status="on_sale")
 
 
 async def test_show_changes_recheck_overlap_and_past(conn: Any, cat: Catalog) -> None:
     first = await show(conn, cat.river_2, cat.casablanca, local(NEW_YORK, DAY, 12))
     second = await show(conn, cat.river_2, cat.casablanca, local(NEW_YORK, DAY, 14, 2))
     with pytest.raises(ShowOverlap):  # Brazil is 30 min longer than Casablanca
-        await admin.update_show(conn, first, now=NOW, movie_id=cat.brazil)
+        await storage.update_show(conn, first, now=NOW, movie_id=cat.brazil)
     with pytest.raises(ShowOverlap):
-        await admin.update_show(conn, second, now=NOW, starts_at=local(NEW_YORK, DAY, 14, 1))
+        await storage.update_show(conn, second, now=NOW, starts_at=local(NEW_YORK, DAY, 14, 1))
     with pytest.raises(ShowInPast):
-        await admin.update_show(conn, second, now=NOW, starts_at=NOW - dt.timedelta(hours=1))
-    await admin.update_show(
+        await storage.update_show(conn, second, now=NOW, starts_at=NOW - dt.timedelta(hours=1))
+    await storage.update_show(
         conn,
         second,
         now=NOW,
@@ -297,14 +299,14 @@ async def test_show_changes_recheck_overlap_and_past(conn: Any, cat: Catalog) ->
         prices={"standard": 1500},
         status="on_sale",
     )
-    await admin.update_show(conn, first, now=NOW, movie_id=cat.brazil)
-    details = await catalog.get_show(conn, second)
+    await storage.update_show(conn, first, now=NOW, movie_id=cat.brazil)
+    details = await storage.get_show(conn, second)
     assert (details.starts_at.isoformat(), details.prices, details.status) == (
         "2026-12-05T15:00:00-05:00",
         {"standard": 1500},
         "on_sale",
     )
-    assert (await catalog.get_show(conn, first)).movie_title == "Brazil"
+    assert (await storage.get_show(conn, first)).movie_title == "Brazil"
 
 
 async def test_show_refusals(conn: Any, cat: Catalog) -> None:
@@ -327,37 +329,37 @@ async def test_show_refusals(conn: Any, cat: Catalog) -> None:
     with pytest.raises(NotFound):
         await show(conn, cat.river_2, 10**9, start)
     with pytest.raises(NotFound):
-        await admin.update_show(conn, 10**9, now=NOW, status="on_sale")
+        await storage.update_show(conn, 10**9, now=NOW, status="on_sale")
     assert await conn.fetchval("SELECT count(*) FROM shows") == 0
 
 
 async def test_catalog_refusals(conn: Any, cat: Catalog) -> None:
     for zone in ("Mars/Olympus_Mons", "EST+5", "", "../../etc/passwd"):
         with pytest.raises(InvalidTimeZone):
-            await admin.create_theater(conn, cat.columbus, "Nowhere", zone)
+            await storage.create_theater(conn, cat.columbus, "Nowhere", zone)
     with pytest.raises(InvalidTimeZone):
-        await admin.update_theater(conn, cat.riverside, time_zone="Eastern")
+        await storage.update_theater(conn, cat.riverside, time_zone="Eastern")
     with pytest.raises(AlreadyExists):  # the name is taken in that city
-        await admin.create_theater(conn, cat.columbus, "Riverside", "America/New_York")
+        await storage.create_theater(conn, cat.columbus, "Riverside", "America/New_York")
     with pytest.raises(AlreadyExists):
-        await admin.update_theater(conn, cat.phenix, name="Riverside")
+        await storage.update_theater(conn, cat.phenix, name="Riverside")
     with pytest.raises(AlreadyExists):
-        await admin.create_screen(conn, cat.riverside, "1", PLAIN)
+        await storage.create_screen(conn, cat.riverside, "1", PLAIN)
     with pytest.raises(NotFound) as caught:
-        await admin.create_theater(conn, 10**9, "Nowhere", "UTC")
+        await storage.create_theater(conn, 10**9, "Nowhere", "UTC")
     assert caught.value.details == {"entity": "city", "id": 10**9}
     with pytest.raises(NotFound):
-        await admin.create_screen(conn, 10**9, "1", PLAIN)
+        await storage.create_screen(conn, 10**9, "1", PLAIN)
     with pytest.raises(NotFound):
-        await admin.update_theater(conn, 10**9, name="Nowhere")
+        await storage.update_theater(conn, 10**9, name="Nowhere")
     with pytest.raises(NotFound):
-        await admin.update_movie(conn, 10**9, title="Nothing")
+        await storage.update_movie(conn, 10**9, title="Nothing")
     with pytest.raises(InvalidCatalogData):
-        await admin.update_movie(conn, cat.arrival, director="Villeneuve")
+        await storage.update_movie(conn, cat.arrival, director="Villeneuve")
     with pytest.raises(InvalidCatalogData):
         await new_movie(conn, "Too Long", 601)
-    await admin.update_theater(conn, cat.phenix, name="Phenix", time_zone="America/Chicago")
-    assert (await catalog.get_theater(conn, cat.phenix)).name == "Phenix"
+    await storage.update_theater(conn, cat.phenix, name="Phenix", time_zone="America/Chicago")
+    assert (await storage.get_theater(conn, cat.phenix)).name == "Phenix"
 
 
 async def test_local_times_across_the_end_of_daylight_saving(conn: Any, cat: Catalog) -> None:
@@ -367,10 +369,10 @@ async def test_local_times_across_the_end_of_daylight_saving(conn: Any, cat: Cat
     instants = [await conn.fetchval("SELECT starts_at FROM shows WHERE id = $1", i) for i in (a, b)]
     assert instants[1] - instants[0] == dt.timedelta(hours=25)
     assert [
-        e.starts_at.isoformat() for e in await catalog.theater_shows(conn, cat.riverside, eve)
+        e.starts_at.isoformat() for e in await storage.theater_shows(conn, cat.riverside, eve)
     ] == ["2026-10-31T19:00:00-04:00"]
     assert [
-        e.starts_at.isoformat() for e in await catalog.theater_shows(conn, cat.riverside, day)
+        e.starts_at.isoformat() for e in await storage.theater_shows(conn, cat.riverside, day)
     ] == ["2026-11-01T19:00:00-05:00"]
 
 
@@ -380,7 +382,7 @@ async def test_ambiguous_and_skipped_local_times(conn: Any, cat: Catalog) -> Non
     night = dt.datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK)
     await show(conn, cat.river_2, cat.casablanca, night)
     await show(conn, cat.river_1, cat.casablanca, night.replace(fold=1), prices=ALL_PRICES)
-    answered = await catalog.theater_shows(conn, cat.riverside, night.date())
+    answered = await storage.theater_shows(conn, cat.riverside, night.date())
     assert [(e.screen_name, e.starts_at.isoformat()) for e in answered] == [
         ("2", "2026-11-01T01:30:00-04:00"),
         ("1", "2026-11-01T01:30:00-05:00"),
@@ -402,11 +404,11 @@ async def test_a_longer_runtime_moves_the_end_of_upcoming_shows(conn: Any, cat: 
     first = await show(conn, cat.river_2, cat.casablanca, soon, now=now)  # busy 122 min
     await show(conn, cat.river_2, cat.brazil, soon + dt.timedelta(minutes=130), now=now)
     with pytest.raises(ShowOverlap):
-        await admin.update_movie(conn, cat.casablanca, runtime_min=111)
-    await admin.update_movie(conn, cat.casablanca, runtime_min=110, title="Casablanca (restored)")
+        await storage.update_movie(conn, cat.casablanca, runtime_min=111)
+    await storage.update_movie(conn, cat.casablanca, runtime_min=110, title="Casablanca (restored)")
     busy_until = await conn.fetchval("SELECT busy_until FROM shows WHERE id = $1", first)
     assert busy_until == soon + dt.timedelta(minutes=130)
-    assert (await catalog.get_show(conn, first)).movie_title == "Casablanca (restored)"
+    assert (await storage.get_show(conn, first)).movie_title == "Casablanca (restored)"
 
 
 async def test_a_new_layout_category_needs_prices_on_upcoming_shows(
@@ -414,21 +416,21 @@ async def test_a_new_layout_category_needs_prices_on_upcoming_shows(
 ) -> None:
     upcoming = await show(conn, cat.river_2, cat.arrival, local(NEW_YORK, DAY, 12))
     with pytest.raises(MissingPrice) as caught:
-        await admin.update_screen_layout(conn, cat.river_2, ACCESSIBLE, now=NOW)
+        await storage.update_screen_layout(conn, cat.river_2, ACCESSIBLE, now=NOW)
     assert caught.value.details == {
         "missing": ["companion", "premium", "wheelchair"],
         "show_ids": [upcoming],
     }
     with pytest.raises(InvalidCatalogData):
-        await admin.update_screen_layout(
+        await storage.update_screen_layout(
             conn, cat.river_2, ACCESSIBLE, now=NOW, new_prices={"recliner": 2500}
         )
     added = {"premium": 1800, "wheelchair": 1200, "companion": 1200, "standard": 999}
-    await admin.update_screen_layout(conn, cat.river_2, ACCESSIBLE, now=NOW, new_prices=added)
-    details = await catalog.get_show(conn, upcoming)
+    await storage.update_screen_layout(conn, cat.river_2, ACCESSIBLE, now=NOW, new_prices=added)
+    details = await storage.get_show(conn, upcoming)
     assert (details.layout, details.prices) == (ACCESSIBLE, ALL_PRICES)  # standard kept 1200
-    await admin.update_screen_layout(conn, cat.river_2, PLAIN, now=NOW)
-    assert (await catalog.get_show(conn, upcoming)).prices == STANDARD
+    await storage.update_screen_layout(conn, cat.river_2, PLAIN, now=NOW)
+    assert (await storage.get_show(conn, upcoming)).prices == STANDARD
     assert await conn.fetchval("SELECT categories FROM screens WHERE id = $1", cat.river_2) == [
         "standard"
     ]
