@@ -68,6 +68,9 @@ def local_ray_environment() -> None:
     """Keep a local Ray on loopback and quiet: set before ``ray`` starts its processes."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # bind to 127.0.0.1
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Token auth on, explicitly, so that the processes that join (doctor, gateways) present the
+    # token the first one stored in ~/.ray/auth_token.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
 def start_ray(settings: Settings) -> str:

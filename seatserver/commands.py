@@ -53,11 +53,9 @@ async def _load_demo(
     replace: bool,
     progress: bool,
 ) -> object:
-    from storage.demo import generate_demo_data
-
     conn = await storage.connect(database_url, schema=settings.database_schema)
     try:
-        return await generate_demo_data(
+        return await storage.generate_demo_data(
             conn, scale=scale, seed=seed, today=today, replace=replace, progress=progress
         )
     finally:

@@ -20,6 +20,7 @@ from storage.catalog import (
     theater_shows,
 )
 from storage.db import connect, create_pool
+from storage.demo import ADMIN_EMAIL, DEMO_PASSWORD, DemoReport, build_layout, generate_demo_data
 from storage.embedded import EmbeddedServer, start_postgres, start_redis
 from storage.errors import (
     AlreadyExists,
@@ -55,6 +56,11 @@ from storage.redis import create_redis
 from storage.scheduling import MAX_CLEANING_GAP, create_show, update_show
 
 __all__ = [
+    "ADMIN_EMAIL",
+    "DEMO_PASSWORD",
+    "DemoReport",
+    "build_layout",
+    "generate_demo_data",
     "AlreadyExists",
     "CatalogError",
     "City",

@@ -15,6 +15,7 @@ from pathlib import Path
 # Before anything imports Ray: keep the test Ray on loopback and quiet.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 import pytest  # noqa: E402
 
