@@ -196,3 +196,39 @@ async def test_upcoming_flash_sales_are_prepared_before_they_open(
     stats = await host.stats.remote()
     assert stats["name"] == f"seatserver-show-{flash}" and stats["active_shows"] == 1
     assert await prepare_flash_sales(pool, engine.directory, now, lead) == [flash]  # idempotent
+
+
+async def test_the_unique_index_stops_a_second_writer(engine: Engine, pool: Any) -> None:
+    """A writer that bypasses the show actor books C1 behind its back. The actor's own sale of
+    C1 is refused by the live-seat index at flush, its confirmation fails, and the show is
+    reloaded from Postgres, where C1 is booked once."""
+    show = await make_show(pool)
+    await engine.client.snapshot(show)  # active, not knowing what comes next
+    intruder = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        day = await conn.fetchval(
+            "SELECT (starts_at AT TIME ZONE 'UTC')::date FROM shows WHERE id = $1", show
+        )
+        await conn.execute(
+            """INSERT INTO bookings (booking_id, show_date, show_id, user_id, seats,
+                                     price_cents, status, confirmed_at)
+               VALUES ($1, $2, $3, 99, '{C1}', 1200, 'confirmed', now())""",
+            intruder,
+            day,
+            show,
+        )
+        await conn.execute(
+            "INSERT INTO booking_seats (booking_id, show_date, show_id, seat) "
+            "VALUES ($1, $2, $3, 'C1')",
+            intruder,
+            day,
+            show,
+        )
+    hold = await engine.client.execute(show, HoldSeats(new_id(), "5", ("C1", "C2")))
+    with pytest.raises(actors.InconsistentState):
+        await engine.client.execute(show, Confirm(hold.hold_id, "5", new_id()))
+    assert await booked_seats_in_db(pool, show) == {"C1": 1}
+    snapshot = await engine.client.snapshot(show)
+    assert [b.booking_id for b in snapshot.bookings] == [str(intruder)]
+    assert snapshot.seats["C1"] == actors.SeatState.BOOKED
+    assert snapshot.seats["C2"] == actors.SeatState.AVAILABLE
