@@ -127,6 +127,7 @@ async def _serve(settings: Settings, database_url: str, directory: Any) -> None:
     pool = await storage.create_pool(database_url, schema=settings.database_schema, max_size=2)
     lead = dt.timedelta(seconds=settings.flash_sale_lead_s)
     last_partitions = -PARTITION_CHECK_INTERVAL_S
+    announced: set[int] = set()
     try:
         while not stop.is_set():
             if time.monotonic() - last_partitions >= PARTITION_CHECK_INTERVAL_S:
@@ -136,8 +137,9 @@ async def _serve(settings: Settings, database_url: str, directory: Any) -> None:
                     )
                 last_partitions = time.monotonic()
             prepared = await prepare_flash_sales(pool, directory, dt.datetime.now(dt.UTC), lead)
-            if prepared:
-                _say(f"flash sales on hosts of their own: {prepared}")
+            if new := sorted(set(prepared) - announced):
+                _say(f"flash sales prepared: shows {new}")
+                announced.update(new)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), FLASH_SALE_CHECK_INTERVAL_S)
     finally:
