@@ -21,7 +21,7 @@ from ray.exceptions import RayActorError
 from actors.commands import Command
 from actors.errors import HostUnavailable, ShowMoved
 from actors.events import Snapshot
-from actors.host import Done, Failed, Pending
+from actors.wire import Done, Failed, Pending, pack_request, unpack_reply
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class ShowClient:
         self._directory = directory
         self._hosts: dict[int, Any] = {}
         self._lanes: dict[Any, _Lane] = {}
+        self._show_lanes: dict[int, _Lane] = {}  # a shortcut: hashing a Ray handle is slow
 
     async def execute(self, show_id: int, command: Command) -> Any:
         """Run one command on the show's actor; returns its result or raises its error."""
@@ -50,6 +51,7 @@ class ShowClient:
                 return await self._execute_once(show_id, command)
             except ShowMoved:
                 self._hosts.pop(show_id, None)
+                self._show_lanes.pop(show_id, None)
                 await asyncio.sleep(MOVED_BACKOFF_S * min(attempt + 1, 5))
         raise HostUnavailable(f"show {show_id} kept moving", {"show_id": show_id})
 
@@ -62,16 +64,22 @@ class ShowClient:
         return snapshot
 
     async def _execute_once(self, show_id: int, command: Command) -> Any:
+        lane = self._show_lanes.get(show_id) or await self._lane(show_id)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        lane.queue.append((show_id, command, future))
+        if not lane.busy:
+            lane.busy = True
+            loop.create_task(self._drain(lane))
+        return await future
+
+    async def _lane(self, show_id: int) -> _Lane:
         host = await self._host(show_id)
         lane = self._lanes.get(host)
         if lane is None:
             lane = self._lanes[host] = _Lane(host)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        lane.queue.append((show_id, command, future))
-        if not lane.busy:
-            lane.busy = True
-            asyncio.get_running_loop().create_task(self._drain(lane))
-        return await future
+        self._show_lanes[show_id] = lane
+        return lane
 
     async def _host(self, show_id: int) -> Any:
         host = self._hosts.get(show_id)
@@ -82,6 +90,8 @@ class ShowClient:
     async def _drain(self, lane: _Lane) -> None:
         try:
             while lane.queue:
+                # Let the callers the last answers woke queue first: fewer, fuller calls.
+                await asyncio.sleep(0)
                 batch, lane.queue = lane.queue, []
                 lane.calls += 1
                 await self._send(lane.host, batch)
@@ -90,16 +100,19 @@ class ShowClient:
 
     async def _send(self, host: Any, batch: list[tuple[int, Command, asyncio.Future[Any]]]) -> None:
         try:
-            replies = await host.call.remote([(sid, cmd) for sid, cmd, _ in batch])
+            packed = await host.call_packed.remote(
+                [pack_request(sid, cmd) for sid, cmd, _ in batch]
+            )
         except RayActorError as exc:
             error = HostUnavailable(f"the show host failed: {exc}", {})
             for _, _, future in batch:
                 if not future.done():
                     future.set_exception(error)
             return
-        for (sid, _, future), reply in zip(batch, replies, strict=True):
+        for (sid, _, future), answer in zip(batch, packed, strict=True):
             if future.done():
                 continue
+            reply = unpack_reply(answer)
             if isinstance(reply, Done):
                 future.set_result(reply.value)
             elif isinstance(reply, Failed):

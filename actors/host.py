@@ -1,14 +1,18 @@
 """The show host: one Ray actor process that runs many show actors (DESIGN rule 7).
 
 A host keeps each active show's ``SeatMap`` in memory and is its only writer. A show is
-activated on first use (loaded from Postgres), passivated after it has been idle, and written
-behind through ``WriteBehind``. ``call`` takes a batch of (show, command) pairs from one caller
-and runs each command start to finish with no ``await`` in between (rule 2): all awaits
-(activation) come before the decisions. Confirmations and cancellations come back as
-``Pending`` with a ticket; the caller waits on ``wait_durable`` for their flush (rule 5).
+activated on first use (loaded from Postgres; ``activate_many`` loads many shows at once),
+passivated after it has been idle, and written behind through ``WriteBehind``. ``call`` takes a
+batch of (show, command) pairs from one caller and runs each command start to finish with no
+``await`` in between (rule 2): all awaits (activation) come before the decisions.
+Confirmations and cancellations come back as ``Pending`` with a ticket; the caller waits on
+``wait_durable`` for their flush (rule 5).
 
 Hosts are made Ray actors by the directory (``ray.remote(ShowHost).options(...)``); the class
 itself does not import Ray, so it is tested in-process too.
+
+Commands and replies travel between ``ShowClient`` and a host in the plain-list format of
+``actors/wire.py`` (``call_packed``).
 """
 
 from __future__ import annotations
@@ -20,21 +24,28 @@ import json
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.commands import Cancel, Command, Confirm
-from actors.errors import BookingError, ShowMoved, ShowNotFound, ShowUnavailable
+from actors.commands import (
+    Cancel,
+    Command,
+    Confirm,
+)
+from actors.errors import BookingError, InvalidRequest, ShowMoved, ShowNotFound, ShowUnavailable
 from actors.events import Snapshot
 from actors.layout import Layout
-from actors.persistence import ShowRecord, load_show
+from actors.persistence import ShowRecord, load_show, load_shows
 from actors.seatmap import SeatMap
+from actors.wire import Done, Failed, Pending, Reply, pack_reply, unpack_command
 from actors.writebehind import TRANSIENT, ShowMeta, WriteBehind
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25  # how often due holds are expired
 IDLE_SWEEP_TICKS = 40  # every this many ticks, idle shows are passivated
+ACTIVATE_CHUNK = 1000  # shows loaded per query by activate_many
 
 
 @dataclass(frozen=True)
@@ -52,25 +63,28 @@ class HostConfig:
     pool_size: int = 4
 
 
-@dataclass(frozen=True)
-class Done:
-    value: Any
+_MAX_USER_ID = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class Failed:
-    error: BaseException
-
-
-@dataclass(frozen=True)
-class Pending:
-    """Decided in memory, answered once the flush holding it commits (``ticket``)."""
-
-    value: Any
-    ticket: int
-
-
-Reply = Done | Failed | Pending
+def _check_ids(command: Command) -> None:
+    """Ids are stored as uuid and bigint: refuse others here, before they reach a flush."""
+    for name in ("hold_id", "booking_id"):
+        value = getattr(command, name, None)
+        if value is not None:
+            try:
+                valid = str(uuid.UUID(value)) == value
+            except (ValueError, TypeError, AttributeError):
+                valid = False
+            if not valid:
+                raise InvalidRequest(f"{name} must be a lowercase UUID", {"field": name})
+    user = getattr(command, "user_id", None)
+    if user is not None and not (
+        isinstance(user, str)
+        and user.isascii()
+        and user.isdigit()
+        and 0 < int(user) <= _MAX_USER_ID
+    ):
+        raise InvalidRequest("user_id must be a positive integer", {"field": "user_id"})
 
 
 @dataclass
@@ -127,9 +141,9 @@ class ShowHost:
 
     async def call(self, requests: list[tuple[int, Command]]) -> list[Reply]:
         """Run a caller's batch in order; one reply per request, errors as ``Failed``."""
-        writer = await self._ensure_started()
+        writer = self._writer if self._writer is not None else await self._ensure_started()
         missing = {sid for sid, _ in requests if sid not in self._shows}
-        problems = await self._activate_all(missing)
+        problems = await self._activate_all(missing) if missing else {}
         now = time.time()
         replies: list[Reply] = []
         for sid, command in requests:
@@ -140,9 +154,16 @@ class ShowHost:
             replies.append(self._run(writer, slot, command, now))
         return replies
 
+    async def call_packed(self, requests: list[list[Any]]) -> list[list[Any]]:
+        """``call`` on the wire format: requests from ``pack_request``, replies for
+        ``unpack_reply``."""
+        commands = [(sid, unpack_command(code, values)) for sid, code, values in requests]
+        return [pack_reply(reply) for reply in await self.call(commands)]
+
     def _run(self, writer: WriteBehind, slot: _Slot, command: Command, now: float) -> Reply:
         slot.last_used = time.monotonic()
         try:
+            _check_ids(command)
             value = slot.seatmap.execute(command, now)
         except BookingError as exc:
             writer.append(slot.meta, slot.seatmap.pull_events())  # holds expired on the way
@@ -195,9 +216,13 @@ class ShowHost:
             raise ShowNotFound(f"no show {show_id}", {"show_id": show_id})
         if show_id in self._shows or show_id in self._disowned:
             return
+        self._install(record, now, self._layout(record))
+        log.info("%s activated show %d at version %d", self.name, show_id, record.version)
+
+    def _install(self, record: ShowRecord, now: float, layout: Layout) -> None:
         seatmap = SeatMap.restore(
-            str(show_id),
-            self._layout(record),
+            str(record.show_id),
+            layout,
             prices=record.prices,
             status=record.status,
             version=record.version,
@@ -207,10 +232,38 @@ class ShowHost:
             now=now,
             hold_ttl=self._config.hold_ttl_s,
         )
-        self._shows[show_id] = _Slot(seatmap, ShowMeta(show_id, record.show_date, record.currency))
+        meta = ShowMeta(record.show_id, record.show_date, record.currency)
+        self._shows[record.show_id] = _Slot(seatmap, meta)
         if seatmap.holds:
-            self._holding.add(show_id)
-        log.info("%s activated show %d at version %d", self.name, show_id, record.version)
+            self._holding.add(record.show_id)
+
+    async def activate_many(self, show_ids: list[int]) -> int:
+        """Load many shows now, ``ACTIVATE_CHUNK`` per query (warming a host up, capacity
+        tests); shows active, moved away, loading or missing are skipped. Returns how many
+        shows the host has active."""
+        await self._ensure_started()
+        wanted = [
+            sid
+            for sid in show_ids
+            if sid not in self._shows and sid not in self._disowned and sid not in self._loading
+        ]
+        for start in range(0, len(wanted), ACTIVATE_CHUNK):
+            now = time.time()
+            try:
+                async with self._pool.acquire() as conn:
+                    records = await load_shows(conn, wanted[start : start + ACTIVATE_CHUNK], now)
+            except TRANSIENT as exc:
+                raise ShowUnavailable(f"shows cannot be loaded: {exc}") from exc
+            layouts: dict[int, Layout] = {}  # by the identity of the (shared) layout dict
+            for record in records:
+                if record.show_id in self._shows or record.show_id in self._disowned:
+                    continue
+                layout = layouts.get(id(record.layout))
+                if layout is None:
+                    layout = layouts[id(record.layout)] = self._layout(record)
+                self._install(record, now, layout)
+            await asyncio.sleep(0)  # calls waiting meanwhile go first
+        return len(self._shows)
 
     def _layout(self, record: ShowRecord) -> Layout:
         """Shows of one screen share one immutable Layout."""
@@ -306,6 +359,8 @@ class ShowHost:
             "active_shows": len(self._shows),
             "backlog": writer.backlog,
             "flush_failures": writer.failures,
+            "flushes": writer.flushes,
+            "events_written": writer.written,
         }
 
     async def flush(self) -> None:

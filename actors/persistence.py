@@ -2,8 +2,11 @@
 
 ``write_batch`` turns the events of many shows into one transaction. Events are coalesced to
 the final state of each hold, booking and blocked seat before they are written, so a hold placed
-and confirmed within one flush costs one row write. ``load_show`` reads what recovery needs: the
-show, its layout and prices, its confirmed bookings, live holds and blocked seats.
+and confirmed within one flush costs one row write; all the holds of a flush go in one
+statement (columns as arrays through ``unnest``), which costs Postgres and the host a fraction
+of one statement per row. ``load_show`` reads what recovery needs: the show, its layout and
+prices, its confirmed bookings, live holds and blocked seats; ``load_shows`` reads the same for
+many shows in one query per table.
 """
 
 from __future__ import annotations
@@ -57,46 +60,76 @@ class ShowRecord:
 
 async def load_show(conn: Any, show_id: int, now: float) -> ShowRecord | None:
     """Everything a show actor needs to start, read in one snapshot; None if no such show."""
+    records = await load_shows(conn, [show_id], now)
+    return records[0] if records else None
+
+
+async def load_shows(conn: Any, show_ids: Sequence[int], now: float) -> list[ShowRecord]:
+    """``load_show`` for many shows at once: one query per table for the lot, one snapshot.
+
+    Shows that do not exist are left out; shows of one screen share one layout dict.
+    """
+    ids = list(show_ids)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        row = await conn.fetchrow(
-            """SELECT s.id, s.starts_at, s.prices, s.currency, s.status, s.seat_version,
-                      s.sale_opens_at, sc.layout
-               FROM shows s JOIN screens sc ON sc.id = s.screen_id WHERE s.id = $1""",
-            show_id,
+        rows = await conn.fetch(
+            """SELECT id, screen_id, starts_at, prices, currency, status, seat_version,
+                      sale_opens_at
+               FROM shows WHERE id = ANY($1::bigint[])""",
+            ids,
         )
-        if row is None:
-            return None
-        show_date = row["starts_at"].astimezone(UTC).date()
+        if not rows:
+            return []
+        days = sorted({row["starts_at"].astimezone(UTC).date() for row in rows})
+        screens = await conn.fetch(
+            "SELECT id, layout FROM screens WHERE id = ANY($1::bigint[])",
+            list({row["screen_id"] for row in rows}),
+        )
         holds = await conn.fetch(
-            """SELECT hold_id, user_id, seats, price_cents, expires_at, created_at, payment_started
-               FROM holds WHERE show_id = $1 AND status = 'live' AND expires_at > $2""",
-            show_id,
+            """SELECT show_id, hold_id, user_id, seats, price_cents, expires_at, created_at,
+                      payment_started
+               FROM holds WHERE show_id = ANY($1::bigint[]) AND status = 'live'
+                            AND expires_at > $2""",
+            ids,
             to_time(now),
         )
         bookings = await conn.fetch(
-            """SELECT booking_id, hold_id, user_id, seats, price_cents, confirmed_at
-               FROM bookings WHERE show_id = $1 AND show_date = $2 AND status = 'confirmed'""",
-            show_id,
-            show_date,
+            """SELECT show_id, booking_id, hold_id, user_id, seats, price_cents, confirmed_at
+               FROM bookings WHERE show_id = ANY($1::bigint[]) AND show_date = ANY($2::date[])
+                               AND status = 'confirmed'""",
+            ids,
+            days,
         )
         blocked = await conn.fetch(
-            "SELECT seat FROM show_blocked_seats WHERE show_id = $1 ORDER BY seat", show_id
+            """SELECT show_id, seat FROM show_blocked_seats WHERE show_id = ANY($1::bigint[])
+               ORDER BY show_id, seat""",
+            ids,
         )
-    layout = row["layout"]
-    return ShowRecord(
-        show_id=show_id,
-        show_date=show_date,
-        starts_at=row["starts_at"].timestamp(),
-        layout=layout if isinstance(layout, dict) else json.loads(layout),
-        prices={str(k): int(v) for k, v in row["prices"].items()},
-        currency=row["currency"],
-        status=row["status"],
-        version=row["seat_version"],
-        sale_opens_at=row["sale_opens_at"].timestamp() if row["sale_opens_at"] else None,
-        holds=tuple(_hold(r) for r in holds),
-        bookings=tuple(_booking(r) for r in bookings),
-        blocked=tuple(r["seat"] for r in blocked),
-    )
+    layouts = {r["id"]: _json(r["layout"]) for r in screens}
+    by_show: dict[str, dict[int, list[Any]]] = {"holds": {}, "bookings": {}, "blocked": {}}
+    for kind, found in (("holds", holds), ("bookings", bookings), ("blocked", blocked)):
+        for r in found:
+            by_show[kind].setdefault(r["show_id"], []).append(r)
+    return [
+        ShowRecord(
+            show_id=row["id"],
+            show_date=row["starts_at"].astimezone(UTC).date(),
+            starts_at=row["starts_at"].timestamp(),
+            layout=layouts[row["screen_id"]],
+            prices={str(k): int(v) for k, v in row["prices"].items()},
+            currency=row["currency"],
+            status=row["status"],
+            version=row["seat_version"],
+            sale_opens_at=row["sale_opens_at"].timestamp() if row["sale_opens_at"] else None,
+            holds=tuple(_hold(r) for r in by_show["holds"].get(row["id"], ())),
+            bookings=tuple(_booking(r) for r in by_show["bookings"].get(row["id"], ())),
+            blocked=tuple(r["seat"] for r in by_show["blocked"].get(row["id"], ())),
+        )
+        for row in rows
+    ]
+
+
+def _json(value: Any) -> Any:
+    return value if isinstance(value, dict) else json.loads(value)
 
 
 def _hold(row: Any) -> Hold:
@@ -200,15 +233,31 @@ def _message(
     return topic, f"{topic}:{booking.booking_id}", payload
 
 
-_UPSERT_HOLD = """
+# One statement for all the holds of a flush: columns travel as arrays. A hold's seats travel
+# as a JSON array (text), since Postgres arrays of arrays must be rectangular.
+_UPSERT_HOLDS = """
 INSERT INTO holds (hold_id, show_id, user_id, seats, price_cents, status, payment_started,
                    created_at, expires_at, ended_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+SELECT v.hold_id, v.show_id, v.user_id, ARRAY(SELECT jsonb_array_elements_text(v.seats::jsonb)),
+       v.price_cents, v.status, v.payment_started, v.created_at, v.expires_at, v.ended_at
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::integer[], $6::text[],
+            $7::boolean[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+     AS v(hold_id, show_id, user_id, seats, price_cents, status, payment_started, created_at,
+          expires_at, ended_at)
 ON CONFLICT (hold_id) DO UPDATE SET status = EXCLUDED.status,
     payment_started = EXCLUDED.payment_started,
     expires_at = CASE WHEN EXCLUDED.status = 'confirmed' THEN holds.expires_at
                       ELSE EXCLUDED.expires_at END,
     ended_at = EXCLUDED.ended_at"""
+
+_UPDATE_VERSIONS = """
+UPDATE shows SET seat_version = greatest(shows.seat_version, v.version)
+FROM unnest($1::bigint[], $2::bigint[]) AS v(id, version) WHERE shows.id = v.id"""
+
+_UPSERT_HOLDS_AND_VERSIONS = f"""
+WITH upserted AS ({_UPSERT_HOLDS} RETURNING 1)
+UPDATE shows SET seat_version = greatest(shows.seat_version, v.version)
+FROM unnest($11::bigint[], $12::bigint[]) AS v(id, version) WHERE shows.id = v.id"""
 
 _INSERT_BOOKING = """
 INSERT INTO bookings (booking_id, show_date, show_id, user_id, hold_id, seats, price_cents,
@@ -221,30 +270,48 @@ VALUES ($1, $2, $3, $4, $5)"""
 
 
 async def write_batch(conn: Any, batches: Sequence[ShowBatch]) -> None:
-    """Write many shows' events in one transaction (the group commit of a flush)."""
+    """Write many shows' events in one transaction (the group commit of a flush).
+
+    A flush of holds and releases only (the common case under load) is one statement: its own
+    transaction, one round trip. Anything else (bookings, blocks, statuses) takes a transaction
+    of several statements.
+    """
     out = _coalesce(batches)
+    if not (out.confirmed or out.cancelled or out.blocked or out.statuses or out.outbox):
+        await conn.execute(
+            _UPSERT_HOLDS_AND_VERSIONS,
+            *_hold_columns(out),
+            list(out.versions),
+            list(out.versions.values()),
+        )
+        return
     async with conn.transaction():
         if out.holds:
-            await conn.executemany(
-                _UPSERT_HOLD,
-                [
-                    (
-                        uuid.UUID(h.hold_id),
-                        sid,
-                        int(h.user_id),
-                        list(h.seats),
-                        h.price_cents,
-                        status,
-                        h.payment_started,
-                        to_time(h.created_at),
-                        to_time(h.expires_at),
-                        to_time(ended) if ended is not None else None,
-                    )
-                    for sid, h, status, ended in out.holds.values()
-                ],
-            )
+            await conn.execute(_UPSERT_HOLDS, *_hold_columns(out))
         await _write_bookings(conn, out)
         await _write_rest(conn, out)
+
+
+def _hold_columns(out: _Coalesced) -> list[list[Any]]:
+    """The coalesced holds as the ten column arrays of ``_UPSERT_HOLDS``."""
+    rows = [
+        (
+            h.hold_id,
+            sid,
+            int(h.user_id),
+            json.dumps(h.seats),
+            h.price_cents,
+            status,
+            h.payment_started,
+            to_time(h.created_at),
+            to_time(h.expires_at),
+            to_time(ended) if ended is not None else None,
+        )
+        for sid, h, status, ended in out.holds.values()
+    ]
+    if not rows:
+        return [[] for _ in range(10)]
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 async def _write_bookings(conn: Any, out: _Coalesced) -> None:
@@ -312,7 +379,4 @@ async def _write_rest(conn: Any, out: _Coalesced) -> None:
     for sid, status in out.statuses.items():
         await conn.execute("UPDATE shows SET status = $2 WHERE id = $1", sid, status)
     if out.versions:
-        await conn.executemany(
-            "UPDATE shows SET seat_version = greatest(seat_version, $2) WHERE id = $1",
-            list(out.versions.items()),
-        )
+        await conn.execute(_UPDATE_VERSIONS, list(out.versions), list(out.versions.values()))

@@ -232,3 +232,24 @@ async def test_the_unique_index_stops_a_second_writer(engine: Engine, pool: Any)
     assert [b.booking_id for b in snapshot.bookings] == [str(intruder)]
     assert snapshot.seats["C1"] == actors.SeatState.BOOKED
     assert snapshot.seats["C2"] == actors.SeatState.AVAILABLE
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        HoldSeats("not-a-uuid", "1", ("A3",)),
+        HoldSeats(str(uuid.uuid4()).upper(), "1", ("A3",)),
+        HoldSeats(str(uuid.uuid4()), "-4", ("A3",)),
+        HoldSeats(str(uuid.uuid4()), "9" * 30, ("A3",)),
+        Confirm(str(uuid.uuid4()), "1", "booking-1"),
+    ],
+)
+async def test_malformed_ids_are_refused_before_they_reach_postgres(
+    engine: Engine, pool: Any, command: Any
+) -> None:
+    show = await make_show(pool)
+    with pytest.raises(actors.InvalidRequest):
+        await engine.client.execute(show, command)
+    hold = await engine.client.execute(show, HoldSeats(new_id(), "1", ("A3",)))
+    await engine.client.execute(show, Confirm(hold.hold_id, "1", new_id()))  # still flushing
+    assert await booked_seats_in_db(pool, show) == {"A3": 1}
