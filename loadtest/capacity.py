@@ -323,42 +323,27 @@ def plot(path: Path, cap: Capacity) -> None:
     plt.close(fig)
 
 
-def _say(line: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
-
-
-def _positive(kind: type, high: float) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not 0 < value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not in (0, {high:g}]")
-        return value
-
-    return parse
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.capacity", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--shows", type=_positive(int, MAX_SHOWS), default=100_000)
+    parser.add_argument("--shows", type=report.positive(int, MAX_SHOWS), default=100_000)
     parser.add_argument(
         "--baseline",
-        type=_positive(int, 10_000),
+        type=report.positive(int, 10_000),
         default=100,
         help="shows active in the baseline latency run",
     )
     parser.add_argument(
         "--seconds",
-        type=_positive(float, 600),
+        type=report.positive(float, 600),
         default=10.0,
         help="seconds of holds in each latency run",
     )
-    parser.add_argument("--clients", type=_positive(int, 1000), default=64)
-    parser.add_argument("--hosts", type=_positive(int, 16), default=2, help="shared show hosts")
+    parser.add_argument("--clients", type=report.positive(int, 1000), default=64)
+    parser.add_argument(
+        "--hosts", type=report.positive(int, 16), default=2, help="shared show hosts"
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -382,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = ensure_ray()
     try:
-        cap = asyncio.run(run_capacity(options, _say))
+        cap = asyncio.run(run_capacity(options, report.say))
     finally:
         if started:
             import ray

@@ -20,7 +20,6 @@ import math
 import os
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -133,25 +132,6 @@ def document(options: Options, results: Sequence[Result]) -> dict[str, Any]:
     }
 
 
-def _say(line: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
-
-
-def _positive(kind: type, high: float) -> Callable[[str], Any]:
-    """An argparse type: a positive ``kind`` of at most ``high``."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not 0 < value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not in (0, {high:g}]")
-        return value
-
-    return parse
-
-
 def _engines(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in ENGINES]
@@ -166,19 +146,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--seconds",
-        type=_positive(float, MAX_SECONDS),
+        type=report.positive(float, MAX_SECONDS),
         default=10.0,
         help="measured seconds per engine (after a 1 s warm-up)",
     )
-    parser.add_argument("--clients", type=_positive(int, MAX_CLIENTS), default=64)
-    parser.add_argument("--shows", type=_positive(int, MAX_SHOWS), default=20)
-    parser.add_argument("--seats", type=_positive(int, MAX_SEATS), default=400)
+    parser.add_argument("--clients", type=report.positive(int, MAX_CLIENTS), default=64)
+    parser.add_argument("--shows", type=report.positive(int, MAX_SHOWS), default=20)
+    parser.add_argument("--seats", type=report.positive(int, MAX_SEATS), default=400)
     parser.add_argument(
-        "--hosts", type=_positive(int, 16), default=2, help="shared show hosts of the actor engine"
+        "--hosts",
+        type=report.positive(int, 16),
+        default=2,
+        help="shared show hosts of the actor engine",
     )
     parser.add_argument(
         "--flush-ms",
-        type=_positive(float, 1000),
+        type=report.positive(float, 1000),
         default=10.0,
         help="write-behind flush interval of the actor engine",
     )
@@ -225,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         started = "actor" in options.engines and ensure_ray()
         try:
-            results = asyncio.run(run_engines(options, _say))
+            results = asyncio.run(run_engines(options, report.say))
         finally:
             if started:
                 import ray

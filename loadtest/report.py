@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
-from collections.abc import Mapping, Sequence
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +70,23 @@ def plot(path: Path, results: Sequence[Result], title: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def say(line: str) -> None:
+    """Progress for people, on stderr, with the time."""
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+def positive(kind: type, high: float) -> Callable[[str], Any]:
+    """An argparse type: a positive ``kind`` of at most ``high``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in (0, {high:g}]")
+        return value
+
+    return parse

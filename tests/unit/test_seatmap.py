@@ -55,8 +55,9 @@ from actors.events import (
     StatusChanged,
     apply_delta,
 )
-from actors.layout import Layout, SeatSpec, SeatState
+from actors.layout import Layout, SeatState
 from actors.seatmap import SeatMap
+from tests.unit.plans import plan
 
 AVAILABLE, HELD, BOOKED, BLOCKED = (
     SeatState.AVAILABLE,
@@ -65,27 +66,7 @@ AVAILABLE, HELD, BOOKED, BLOCKED = (
     SeatState.BLOCKED,
 )
 PRICES = {"standard": 1000, "premium": 1500, "wheelchair": 800, "companion": 800}
-CODES = {"S": "standard", "P": "premium", "W": "wheelchair", "C": "companion", "X": "standard"}
 T0 = 1_000_000.0
-
-
-def plan(*rows: str) -> Layout:
-    """One letter per seat (X = out of service), '|' an aisle; rows A, B, ...; seats from 1."""
-    specs: list[SeatSpec] = []
-    for r, text in enumerate(rows):
-        row, position, gap = chr(ord("A") + r), 0, 0.0
-        for char in text:
-            if char == "|":
-                specs[-1] = replace(specs[-1], aisle_after=True)
-                gap += 1.0
-                continue
-            label = f"{row}{position + 1}"
-            x = position + gap
-            specs.append(
-                SeatSpec(label, row, position, CODES[char], x, float(r), out_of_service=char == "X")
-            )
-            position += 1
-    return Layout(specs)
 
 
 LAYOUT = plan("WCSS|SSSS", "SSSX|SSSS", "PPPP|PPPP")

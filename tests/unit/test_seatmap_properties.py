@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -42,32 +41,13 @@ from actors.commands import (
 )
 from actors.errors import BookingError
 from actors.events import Booking, Hold, HoldReleased, Snapshot
-from actors.layout import Layout, SeatSpec, SeatState
+from actors.layout import SeatState
 from actors.seatmap import SeatMap
+from tests.unit.plans import plan
 
-CODES = {"S": "standard", "P": "premium", "W": "wheelchair", "C": "companion", "X": "standard"}
 PRICES = {"standard": 1000, "premium": 1500, "wheelchair": 700, "companion": 700}
 T0 = 1_000_000.0
 CAP, HOLD_TTL, PAYMENT_TTL, LIFETIME = 4, 300.0, 400.0, 500.0
-
-
-def plan(*rows: str) -> Layout:
-    """One letter per seat (X = out of service), '|' an aisle; rows A, B, ...; seats from 1."""
-    specs: list[SeatSpec] = []
-    for r, text in enumerate(rows):
-        row, position, gap = chr(ord("A") + r), 0, 0.0
-        for char in text:
-            if char == "|":
-                specs[-1] = replace(specs[-1], aisle_after=True)
-                gap += 1.0
-                continue
-            label = f"{row}{position + 1}"
-            x = position + gap
-            specs.append(
-                SeatSpec(label, row, position, CODES[char], x, float(r), out_of_service=char == "X")
-            )
-            position += 1
-    return Layout(specs)
 
 
 LAYOUT = plan("WCSS|SS", "SSXS|SS", "PPPS|SS")
