@@ -42,10 +42,18 @@ def host_actor(name: str, namespace: str, config: HostConfig) -> Any:
 
 
 class Directory:
-    def __init__(self, config: HostConfig, *, shared_hosts: int, namespace: str) -> None:
+    def __init__(
+        self,
+        config: HostConfig,
+        *,
+        shared_hosts: int,
+        namespace: str,
+        max_dedicated_hosts: int = 16,
+    ) -> None:
         if shared_hosts < 1:
             raise ValueError("at least one shared host is needed")
         self._config = config
+        self._max_dedicated = max_dedicated_hosts
         self._namespace = namespace
         self._shared = [
             host_actor(f"{SHARED_PREFIX}{i}", namespace, config) for i in range(shared_hosts)
@@ -73,9 +81,17 @@ class Directory:
         return [*self._shared, *self._dedicated.values()]
 
     async def prepare_flash_sale(self, show_id: int) -> str:
-        """Give the show a host of its own and load it there; idempotent."""
+        """Give the show a host of its own and load it there; idempotent. Past
+        ``max_dedicated_hosts`` (each is a process) the show stays on its shared host."""
         if show_id in self._dedicated:
             return f"{DEDICATED_PREFIX}{show_id}"
+        if len(self._dedicated) >= self._max_dedicated:
+            log.warning(
+                "show %d stays on a shared host: %d dedicated hosts already run",
+                show_id,
+                len(self._dedicated),
+            )
+            return f"{SHARED_PREFIX}{show_id % len(self._shared)}"
         await self._shared_for(show_id).disown.remote(show_id)
         name = f"{DEDICATED_PREFIX}{show_id}"
         host = host_actor(name, self._namespace, self._config)
@@ -96,7 +112,9 @@ class Directory:
         self._shared.clear()
 
 
-def start_directory(config: HostConfig, *, shared_hosts: int, namespace: str) -> Any:
+def start_directory(
+    config: HostConfig, *, shared_hosts: int, namespace: str, max_dedicated_hosts: int = 16
+) -> Any:
     """Create (or find) the directory actor of ``namespace``."""
     return (
         ray.remote(Directory)
@@ -108,7 +126,12 @@ def start_directory(config: HostConfig, *, shared_hosts: int, namespace: str) ->
             max_restarts=-1,
             num_cpus=0,
         )
-        .remote(config, shared_hosts=shared_hosts, namespace=namespace)
+        .remote(
+            config,
+            shared_hosts=shared_hosts,
+            namespace=namespace,
+            max_dedicated_hosts=max_dedicated_hosts,
+        )
     )
 
 

@@ -116,7 +116,10 @@ def start_engine(settings: Settings, services: Services) -> Any:
 
     config = host_config(settings, services.database_url, services.redis_url)
     return start_directory(
-        config, shared_hosts=settings.shared_hosts, namespace=settings.ray_namespace
+        config,
+        shared_hosts=settings.shared_hosts,
+        namespace=settings.ray_namespace,
+        max_dedicated_hosts=settings.max_dedicated_hosts,
     )
 
 

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     flush_batch_size: int = Field(default=1000, ge=1)
     # Shared host actors; each runs many shows (flash-sale shows get a host of their own).
     shared_hosts: int = Field(default=2, ge=1, le=256)
+    # Most flash-sale hosts at once (each is a process of about 90 MB); later ones stay shared.
+    max_dedicated_hosts: int = Field(default=16, ge=0, le=1024)
     # Seconds an idle show stays in memory before it is passivated.
     show_idle_s: float = Field(default=600.0, gt=0)
     # Seconds a confirmation waits for its write-behind flush before answering "pending".

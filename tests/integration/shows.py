@@ -1,11 +1,18 @@
-"""Build a real show in a test schema through the admin operations."""
+"""Build a real show in a test schema through the admin operations, and a show engine
+(directory, hosts and client) on the session's Ray."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
+import ray
+
+import actors
 import storage
+from actors import ShowClient
+from tests.conftest import random_ref
 
 
 def grid_layout(rows: int = 5, per_row: int = 12, aisle_after: int | None = 6) -> dict[str, Any]:
@@ -74,3 +81,37 @@ async def _make_show(
         now=now,
         status=status,
     )
+
+
+@dataclass
+class Engine:
+    client: ShowClient
+    directory: Any
+    config: actors.HostConfig
+
+
+async def start_engine(
+    database_url: str,
+    schema: str,
+    redis_url: str | None,
+    *,
+    max_dedicated_hosts: int = 16,
+    **config: Any,
+) -> Engine:
+    """A directory with two shared hosts in a namespace of its own, and a client."""
+    host_config = actors.HostConfig(
+        database_url=database_url, schema=schema, redis_url=redis_url, **config
+    )
+    directory = actors.start_directory(
+        host_config,
+        shared_hosts=2,
+        namespace=random_ref("ns"),
+        max_dedicated_hosts=max_dedicated_hosts,
+    )
+    return Engine(ShowClient(directory), directory, host_config)
+
+
+async def stop_engine(engine: Engine) -> None:
+    """Flush and end every host, then the directory."""
+    await engine.directory.shutdown.remote()
+    ray.kill(engine.directory, no_restart=True)

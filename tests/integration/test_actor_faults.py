@@ -21,8 +21,7 @@ import pytest
 import actors
 import storage
 from actors import Cancel, Confirm, HoldBest
-from tests.integration.shows import grid_layout, make_show
-from tests.integration.test_show_actors import Engine, start_engine, stop_engine
+from tests.integration.shows import Engine, grid_layout, make_show, start_engine, stop_engine
 
 pytestmark = pytest.mark.slow
 

@@ -9,38 +9,13 @@ import json
 import random
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import ray
 
 import actors
-from actors import Confirm, HoldBest, HoldSeats, Release, ShowClient
-from tests.conftest import random_ref
-from tests.integration.shows import make_show
-
-
-@dataclass
-class Engine:
-    client: ShowClient
-    directory: Any
-    config: actors.HostConfig
-
-
-async def start_engine(
-    database_url: str, schema: str, redis_url: str | None, **config: Any
-) -> Engine:
-    host_config = actors.HostConfig(
-        database_url=database_url, schema=schema, redis_url=redis_url, **config
-    )
-    directory = actors.start_directory(host_config, shared_hosts=2, namespace=random_ref("ns"))
-    return Engine(ShowClient(directory), directory, host_config)
-
-
-async def stop_engine(engine: Engine) -> None:
-    await engine.directory.shutdown.remote()
-    ray.kill(engine.directory, no_restart=True)
+from actors import Confirm, HoldBest, HoldSeats, Release
+from tests.integration.shows import Engine, make_show, start_engine, stop_engine
 
 
 @pytest.fixture
@@ -253,3 +228,23 @@ async def test_malformed_ids_are_refused_before_they_reach_postgres(
     hold = await engine.client.execute(show, HoldSeats(new_id(), "1", ("A3",)))
     await engine.client.execute(show, Confirm(hold.hold_id, "1", new_id()))  # still flushing
     assert await booked_seats_in_db(pool, show) == {"A3": 1}
+
+
+async def test_flash_sales_past_the_host_cap_stay_on_shared_hosts(
+    ray_session: None, database_url: str, schema: str, redis_url: str, pool: Any
+) -> None:
+    engine = await start_engine(database_url, schema, redis_url, max_dedicated_hosts=1)
+    try:
+        first = await make_show(pool, status="flash_sale", name="first")
+        second = await make_show(pool, status="flash_sale", name="second")
+        assert await engine.directory.prepare_flash_sale.remote(first) == (
+            f"seatserver-show-{first}"
+        )
+        assert await engine.directory.prepare_flash_sale.remote(second) == (
+            f"seatserver-host-{second % 2}"
+        )
+        hold = await engine.client.execute(second, HoldSeats(new_id(), "1", ("A4",)))
+        assert hold.seats == ("A4",)
+        assert len(await engine.directory.hosts.remote()) == 3
+    finally:
+        await stop_engine(engine)
