@@ -32,7 +32,7 @@ local_ray_environment()  # before anything imports Ray: keep the local Ray on lo
 import storage  # noqa: E402
 from loadtest import report  # noqa: E402
 from loadtest.contention import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, ensure_ray  # noqa: E402
-from loadtest.engines import create_schema, drop_schema  # noqa: E402
+from loadtest.engines import create_schema, create_screen_and_movie, drop_schema  # noqa: E402
 from loadtest.workload import Result, Workload, drive, labels, new_id, plain_layout  # noqa: E402
 
 SEATS = 300
@@ -63,19 +63,8 @@ async def insert_shows(conn: Any, count: int) -> list[int]:
     show by show, which takes minutes for 100,000 shows.
     """
     now = dt.datetime.now(dt.UTC)
-    city = await storage.create_city(conn, "Capacity City", "US")
-    theater = await storage.create_theater(conn, city, "Capacity Plaza", "America/New_York")
-    screen = await storage.create_screen(conn, theater, "1", plain_layout(SEATS))
-    movie = await storage.create_movie(
-        conn,
-        title="The Capacity",
-        genres=["drama"],
-        runtime_min=100,
-        certificate="PG",
-        language="en",
-        release_date=dt.date(2026, 1, 1),
-        cast_members=[],
-        synopsis="",
+    screen, movie = await create_screen_and_movie(
+        conn, "Capacity", plain_layout(SEATS), runtime_min=100
     )
     first = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     await storage.ensure_partitions(conn, first.date(), (first + dt.timedelta(days=60)).date())

@@ -54,23 +54,32 @@ async def drop_schema(database_url: str, name: str) -> None:
         await conn.close()
 
 
-async def create_shows(conn: Any, layout: dict[str, Any], count: int) -> list[int]:
-    """``count`` shows on sale on one screen, four hours apart from tomorrow; their ids."""
-    now = dt.datetime.now(dt.UTC)
-    city = await storage.create_city(conn, "Benchmark City", "US")
-    theater = await storage.create_theater(conn, city, "Benchmark Plaza", "America/New_York")
+async def create_screen_and_movie(
+    conn: Any, name: str, layout: dict[str, Any], *, runtime_min: int
+) -> tuple[int, int]:
+    """A city with one theater and one screen of ``layout``, and a movie; their screen and
+    movie ids."""
+    city = await storage.create_city(conn, f"{name} City", "US")
+    theater = await storage.create_theater(conn, city, f"{name} Plaza", "America/New_York")
     screen = await storage.create_screen(conn, theater, "1", layout)
     movie = await storage.create_movie(
         conn,
-        title="The Benchmark",
+        title=f"The {name}",
         genres=["drama"],
-        runtime_min=120,
+        runtime_min=runtime_min,
         certificate="PG",
         language="en",
         release_date=dt.date(2026, 1, 1),
         cast_members=[],
         synopsis="",
     )
+    return screen, movie
+
+
+async def create_shows(conn: Any, layout: dict[str, Any], count: int) -> list[int]:
+    """``count`` shows on sale on one screen, four hours apart from tomorrow; their ids."""
+    now = dt.datetime.now(dt.UTC)
+    screen, movie = await create_screen_and_movie(conn, "Benchmark", layout, runtime_min=120)
     first = (now + dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     return [
         await storage.create_show(
