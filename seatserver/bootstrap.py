@@ -123,6 +123,41 @@ def start_engine(settings: Settings, services: Services) -> Any:
     )
 
 
+def gateway_config(settings: Settings, database_url: str, redis_url: str) -> Any:
+    """The plain values a gateway process gets."""
+    from gateway import GatewayConfig
+
+    return GatewayConfig(
+        database_url=database_url,
+        redis_url=redis_url,
+        database_schema=settings.database_schema,
+        jwt_secret=settings.jwt_secret,
+        ray_namespace=settings.ray_namespace,
+        access_token_ttl_s=settings.access_token_ttl_s,
+        refresh_token_ttl_s=settings.refresh_token_ttl_s,
+        db_pool_min=settings.db_pool_min,
+        db_pool_max=settings.db_pool_max,
+        hold_ttl_s=settings.hold_ttl_s,
+        ws_heartbeat_s=settings.ws_heartbeat_s,
+        ws_queue_limit=settings.ws_queue_limit,
+    )
+
+
+async def start_gateway(config: Any, host: str, port: int) -> tuple[Any, str]:
+    """Serve the gateway on ``host:port`` in this event loop; returns (runner, its URL)."""
+    from aiohttp import web
+
+    from gateway import create_app
+
+    runner = web.AppRunner(create_app(config), shutdown_timeout=config.shutdown_grace_s)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    sockets = runner.addresses
+    bound_port = sockets[0][1] if sockets else port
+    return runner, f"http://{host}:{bound_port}"
+
+
 def stop_ray() -> None:
     import ray
 

@@ -41,6 +41,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, not {value}")
+    return value
+
+
 def _data_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
@@ -110,6 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    gateway = commands.add_parser(
+        "gateway",
+        help="run one more gateway process beside a running instance",
+        description="Serve the HTTP API, websockets and the web page, joined to the instance "
+        "`seatserver up` runs in the same data directory (or to the servers and Ray cluster "
+        "named by SEATSERVER_DATABASE_URL, SEATSERVER_REDIS_URL, SEATSERVER_RAY_ADDRESS).",
+    )
+    _data_dir_option(gateway)
+    gateway.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    gateway.add_argument(
+        "--port", type=_port, default=8081, help="port (default 8081; 0 picks a free one)"
+    )
+
     doctor = commands.add_parser(
         "doctor",
         help="check that Postgres, Redis and Ray are reachable",
@@ -149,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": run.migrate,
         "demo-data": run.demo_data,
         "doctor": run.doctor,
+        "gateway": run.gateway,
     }[args.command]
     try:
         return handler(settings, args)

@@ -115,15 +115,30 @@ async def _database_is_empty(database_url: str, schema: str) -> bool:
         await conn.close()
 
 
-async def _serve(settings: Settings, database_url: str, directory: Any) -> None:
-    """Run until SIGINT/SIGTERM: keep booking partitions created ahead, give upcoming flash
-    sales their own hosts."""
-    from actors.flash import prepare_flash_sales
-
+def _stop_event() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _serve(
+    settings: Settings, services: bootstrap.Services, directory: Any, on_gateway: Any
+) -> None:
+    """Run until SIGINT/SIGTERM: serve the gateway, keep booking partitions created ahead,
+    give upcoming flash sales their own hosts."""
+    from actors.flash import prepare_flash_sales
+
+    stop = _stop_event()
+    database_url = services.database_url
+    assert services.redis_url is not None
+    runner, url = await bootstrap.start_gateway(
+        bootstrap.gateway_config(settings, database_url, services.redis_url),
+        settings.http_host,
+        settings.http_port,
+    )
+    on_gateway(url)
     pool = await storage.create_pool(database_url, schema=settings.database_schema, max_size=2)
     lead = dt.timedelta(seconds=settings.flash_sale_lead_s)
     last_partitions = -PARTITION_CHECK_INTERVAL_S
@@ -143,6 +158,7 @@ async def _serve(settings: Settings, database_url: str, directory: Any) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), FLASH_SALE_CHECK_INTERVAL_S)
     finally:
+        await runner.cleanup()  # readiness off, websockets closed with 1001, requests drained
         await pool.close()
         await directory.shutdown.remote()
 
@@ -178,24 +194,62 @@ def up(settings: Settings, args: argparse.Namespace) -> int:
         ray_address = bootstrap.start_ray(settings)
         directory = bootstrap.start_engine(settings, services)
         assert services.redis_url is not None
-        write_runtime(
-            settings.data_dir,
-            Runtime(
-                pid=os.getpid(),
-                database_url=services.database_url,
-                database_schema=settings.database_schema,
-                redis_url=services.redis_url,
-                ray_address=ray_address,
-            ),
-        )
-        _say(
-            f"up: Postgres {services.database_url}, Redis {services.redis_url}, "
-            f"Ray {ray_address}; Ctrl-C to stop"
-        )
-        asyncio.run(_serve(settings, services.database_url, directory))
+        redis_url = services.redis_url
+
+        def announce(url: str) -> None:
+            write_runtime(
+                settings.data_dir,
+                Runtime(
+                    pid=os.getpid(),
+                    database_url=services.database_url,
+                    database_schema=settings.database_schema,
+                    redis_url=redis_url,
+                    ray_address=ray_address,
+                    http_url=url,
+                ),
+            )
+            _say(f"up: Postgres {services.database_url}, Redis {redis_url}, Ray {ray_address}")
+            _say(f"gateway: {url}  (open it in a browser; Ctrl-C to stop)")
+
+        asyncio.run(_serve(settings, services, directory, announce))
         _say("stopping")
         return 0
     finally:
         clear_runtime(settings.data_dir, os.getpid())
         bootstrap.stop_ray()
         services.close()
+
+
+def gateway(settings: Settings, args: argparse.Namespace) -> int:
+    """One more gateway process, joined to the instance ``up`` runs (or to the servers and Ray
+    cluster the settings name)."""
+    from seatserver.runtime import read_runtime
+
+    runtime = read_runtime(settings.data_dir)
+    database_url = settings.database_url or (runtime.database_url if runtime else None)
+    redis_url = settings.redis_url or (runtime.redis_url if runtime else None)
+    ray_address = settings.ray_address or (runtime.ray_address if runtime else None)
+    if not (database_url and redis_url and ray_address):
+        _say(
+            "no running instance found: start `seatserver up` first, or set "
+            "SEATSERVER_DATABASE_URL, SEATSERVER_REDIS_URL and SEATSERVER_RAY_ADDRESS"
+        )
+        return 1
+    settings = settings.model_copy(update={"ray_address": ray_address})
+    bootstrap.start_ray(settings)
+    config = bootstrap.gateway_config(settings, database_url, redis_url)
+
+    async def serve() -> None:
+        stop = _stop_event()
+        runner, url = await bootstrap.start_gateway(config, args.host, args.port)
+        _say(f"gateway: {url}")
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(serve())
+    finally:
+        bootstrap.stop_ray()
+    return 0

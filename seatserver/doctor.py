@@ -28,6 +28,7 @@ class Targets:
     ray_address: str | None
     schema: str
     source: str
+    http_url: str | None = None
 
 
 def find_targets(settings: Settings) -> Targets:
@@ -47,6 +48,7 @@ def find_targets(settings: Settings) -> Targets:
         settings.ray_address or runtime.ray_address,
         settings.database_schema if settings.database_url else runtime.database_schema,
         f"settings and the running instance (pid {runtime.pid})",
+        runtime.http_url,
     )
 
 
@@ -146,14 +148,34 @@ def check_ray(address: str | None) -> Check:
     return Check("ray", True, f"Ray at {address}: {nodes} node(s), {cpus:g} CPUs")
 
 
+async def check_gateway(url: str) -> Check:
+    import aiohttp
+
+    try:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"{url}/api/v1/ready") as resp,
+        ):
+            body = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        return Check("gateway", False, f"{url} does not answer: {exc}", "restart `seatserver up`")
+    if resp.status != 200:
+        return Check("gateway", False, f"{url} is not ready: {body}", "see the log of `up`")
+    return Check("gateway", True, f"gateway at {url} ready")
+
+
 def run_checks(settings: Settings) -> tuple[Targets, list[Check]]:
     targets = find_targets(settings)
 
     async def services() -> list[Check]:
-        return [
+        found = [
             await check_postgres(targets.database_url, targets.schema),
             await check_redis(targets.redis_url),
         ]
+        if targets.http_url is not None:
+            found.append(await check_gateway(targets.http_url))
+        return found
 
     checks = asyncio.run(services())
     checks.append(check_ray(targets.ray_address))

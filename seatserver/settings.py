@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=10, ge=1)
     # Secret that signs access tokens; must be set outside development.
     jwt_secret: str = DEV_JWT_SECRET
+    # Lifetime of an access token (JWT), in seconds.
+    access_token_ttl_s: int = Field(default=900, ge=30, le=86400)
+    # Lifetime of a refresh token, in seconds.
+    refresh_token_ttl_s: int = Field(default=30 * 86400, ge=60)
+    # Seconds between websocket heartbeats.
+    ws_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
+    # Most messages queued for one websocket client before it is told to resync.
+    ws_queue_limit: int = Field(default=256, ge=8, le=100_000)
     # How long a seat hold lives before it is released by itself, in seconds.
     hold_ttl_s: float = Field(default=300.0, gt=0)
     # Longest time between two write-behind flushes of a show host, in milliseconds.

@@ -2,6 +2,23 @@
 servers. It imports nothing of ours; everything above it (actors, gateway, payments, ml) may
 import it, through the names listed here."""
 
+from storage.accounts import (
+    ROLES,
+    RefreshToken,
+    User,
+    add_refresh_token,
+    create_user,
+    family_of,
+    find_user_by_email,
+    get_user,
+    grant_theater,
+    revoke_family,
+    runs_theater,
+    set_role,
+    take_refresh_token,
+    theater_of,
+    theaters_of,
+)
 from storage.admin import (
     create_city,
     create_movie,
@@ -11,6 +28,7 @@ from storage.admin import (
     update_screen_layout,
     update_theater,
 )
+from storage.bookings import BookingRecord, bookings_of_user, get_booking
 from storage.catalog import (
     get_show,
     get_theater,
@@ -56,6 +74,24 @@ from storage.redis import create_redis
 from storage.scheduling import MAX_CLEANING_GAP, create_show, update_show
 
 __all__ = [
+    "ROLES",
+    "BookingRecord",
+    "RefreshToken",
+    "User",
+    "add_refresh_token",
+    "bookings_of_user",
+    "create_user",
+    "family_of",
+    "find_user_by_email",
+    "get_booking",
+    "get_user",
+    "grant_theater",
+    "revoke_family",
+    "runs_theater",
+    "set_role",
+    "take_refresh_token",
+    "theater_of",
+    "theaters_of",
     "ADMIN_EMAIL",
     "DEMO_PASSWORD",
     "DemoReport",

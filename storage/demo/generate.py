@@ -109,6 +109,7 @@ async def _write(
         await writer.add(table, rows)
     bar.step("catalog")
     await writer.add("users", await asyncio.to_thread(world.user_rows))
+    await writer.add("theater_admins", world.theater_admin_rows())
     bar.step("users")
     phases["catalog_and_users"] = time.perf_counter() - mark
     mark = time.perf_counter()
@@ -205,6 +206,10 @@ class _World:
         staff = make_staff(len(self.customers) + 1, self.theaters)
         rows += [(s.id, s.email, password, s.role, s.display_name, s.city_id, since) for s in staff]
         return rows
+
+    def theater_admin_rows(self) -> list[Row]:
+        staff = make_staff(len(self.customers) + 1, self.theaters)
+        return [(s.id, s.theater_id) for s in staff if s.theater_id is not None]
 
     def day_rows(self, day: dt.date) -> dict[str, list[Row]]:
         """The shows of ``day`` and the bookings for them."""

@@ -27,6 +27,8 @@ DATA_TABLES = (
     "holds",
 )
 _EMPTIED = (
+    "refresh_tokens",
+    "theater_admins",
     "holds",
     "show_blocked_seats",
     "booking_seats",
@@ -81,6 +83,7 @@ COLUMNS = {
         "created_at",
     ),
     "users": ("id", "email", "password_hash", "role", "display_name", "home_city_id", "created_at"),
+    "theater_admins": ("user_id", "theater_id"),
     "bookings": (
         "booking_id",
         "show_date",

@@ -66,6 +66,7 @@ class Staff:
     display_name: str
     role: str
     city_id: int
+    theater_id: int | None = None  # the theater a theater admin runs
 
 
 def demo_password_hash(seed: int) -> str:
@@ -147,6 +148,7 @@ def make_staff(first_id: int, theaters: list[Theater]) -> list[Staff]:
                 f"Admin, {theater.name}",
                 "theater_admin",
                 theater.city.id,
+                theater.id,
             )
         )
     return staff

@@ -1,0 +1,203 @@
+"""Accounts on the gateway side: argon2 password hashes, short-lived JWT access tokens, rotating
+refresh tokens, and the principal of a request.
+
+An access token is an HS256 JWT (``sub`` the user id, ``role``, ``jti``, ``exp``); it lives
+``access_token_ttl_s`` (15 minutes by default). A refresh token is 32 random bytes, kept in
+Postgres only as its SHA-256; each refresh replaces it with a new one of the same family, and a
+replaced token presented again (a stolen copy) revokes the family. Logging out revokes the
+family and puts the access token's ``jti`` on a Redis deny list until it expires.
+
+    principal = await request.app[AUTH].principal(request)     # None for a visitor
+    principal = await require_user(request, "admin")            # 401 / 403 otherwise
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+import storage
+from gateway import keys
+from gateway.config import GatewayConfig
+from gateway.errors import Forbidden, Unauthorized
+
+ALGORITHM = "HS256"
+ISSUER = "seatserver"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    role: str
+    jti: str
+    expires_at: int
+
+    @property
+    def is_ops(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def body(self, user: storage.User) -> dict[str, Any]:
+        return {
+            "user": user.public(),
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        }
+
+
+def _digest(refresh_token: str) -> bytes:
+    return hashlib.sha256(refresh_token.encode()).digest()
+
+
+class Auth:
+    def __init__(self, config: GatewayConfig, pool: Any, redis: Any) -> None:
+        self._config = config
+        self._pool = pool
+        self._redis = redis
+        self._hasher = PasswordHasher(
+            time_cost=config.argon2_time_cost, memory_cost=config.argon2_memory_kib
+        )
+        # A real hash to verify against when the email is unknown, so both take as long.
+        self._dummy = self._hasher.hash(secrets.token_hex(16))
+
+    # -- passwords ----------------------------------------------------------------------------
+
+    async def hash_password(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify_password(self, password_hash: str | None, password: str) -> bool:
+        def check() -> bool:
+            try:
+                return self._hasher.verify(password_hash or self._dummy, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        ok = await asyncio.to_thread(check)
+        return ok and password_hash is not None
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def access_token(self, user: storage.User, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": str(user.id),
+            "role": user.role,
+            "jti": uuid.uuid4().hex,
+            "iat": issued,
+            "exp": issued + self._config.access_token_ttl_s,
+            "typ": "access",
+        }
+        return jwt.encode(claims, self._config.jwt_secret, algorithm=ALGORITHM)
+
+    async def issue(self, conn: Any, user: storage.User, family: uuid.UUID | None = None) -> Tokens:
+        refresh = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._config.refresh_token_ttl_s)
+        await storage.add_refresh_token(
+            conn, _digest(refresh), user.id, family or uuid.uuid4(), expires
+        )
+        return Tokens(self.access_token(user), refresh, self._config.access_token_ttl_s)
+
+    async def refresh(self, refresh_token: str) -> tuple[storage.User, Tokens]:
+        """Rotate a refresh token; a replaced or revoked one revokes its whole family."""
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                found = await storage.take_refresh_token(conn, _digest(refresh_token))
+                fresh = found is not None and found.revoked_at is None and found.replaced_at is None
+                if fresh and found is not None and found.expires_at > dt.datetime.now(dt.UTC):
+                    user = await storage.get_user(conn, found.user_id)
+                    return user, await self.issue(conn, user, found.family)
+            if found is None:
+                raise Unauthorized("unknown refresh token", code="invalid_token")
+            if not fresh:  # committed on its own: the refusal must not roll it back
+                await storage.revoke_family(conn, found.family)
+                raise Unauthorized("this refresh token was already used", code="token_reused")
+            raise Unauthorized("the refresh token expired", code="token_expired")
+
+    async def logout(self, principal: Principal, refresh_token: str | None) -> None:
+        if refresh_token:
+            async with self._pool.acquire() as conn:
+                family = await storage.family_of(conn, _digest(refresh_token))
+                if family is not None and family[0] == principal.user_id:
+                    await storage.revoke_family(conn, family[1])
+        ttl = max(1, principal.expires_at - int(time.time()))
+        await self._redis.set(self._denied_key(principal.jti), "1", ex=ttl)
+
+    def _denied_key(self, jti: str) -> str:
+        return f"{self._config.redis_prefix}denied:{jti}"
+
+    def decode(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._config.jwt_secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "sub", "jti", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("the access token expired", code="token_expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("the access token is not valid", code="invalid_token") from exc
+        sub, role = claims.get("sub"), claims.get("role")
+        if claims.get("typ") != "access" or not str(sub).isdigit() or role not in storage.ROLES:
+            raise Unauthorized("the access token is not valid", code="invalid_token")
+        return Principal(int(sub), role, str(claims["jti"]), int(claims["exp"]))
+
+    async def principal(self, request: web.Request) -> Principal | None:
+        """The request's user, or None for a visitor without an Authorization header."""
+        if keys.PRINCIPAL in request:
+            cached: Principal | None = request[keys.PRINCIPAL]
+            return cached
+        header = request.headers.get("Authorization")
+        found: Principal | None = None
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("use 'Authorization: Bearer <token>'", code="invalid_token")
+            found = self.decode(token.strip())
+            if await self._redis.exists(self._denied_key(found.jti)):
+                raise Unauthorized("this access token was logged out", code="token_revoked")
+        request[keys.PRINCIPAL] = found
+        return found
+
+
+async def require_user(request: web.Request, *roles: str) -> Principal:
+    """The logged-in principal, refused with 401 when absent and 403 when of another role."""
+    principal = await request.app[keys.AUTH].principal(request)
+    if principal is None:
+        raise Unauthorized("log in first", code="unauthorized")
+    if roles and principal.role not in roles:
+        raise Forbidden(f"this needs the role {' or '.join(roles)}", {"role": principal.role})
+    return principal
+
+
+async def require_theater_admin(request: web.Request, theater_id: int) -> Principal:
+    """An ops admin, or a theater admin of ``theater_id``."""
+    principal = await require_user(request, "admin", "theater_admin")
+    if principal.is_ops:
+        return principal
+    async with request.app[keys.POOL].acquire() as conn:
+        if await storage.runs_theater(conn, principal.user_id, theater_id):
+            return principal
+    raise Forbidden("you are not an admin of this theater", {"theater_id": theater_id})

@@ -1,0 +1,34 @@
+"""The plain values the gateway needs; built by the composition root from ``Settings``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    database_url: str
+    redis_url: str
+    database_schema: str = "public"
+    jwt_secret: str = "dev-only-insecure-secret-change-me"
+    # Ray namespace where the show directory runs.
+    ray_namespace: str = "seatserver"
+    # Prefix of every Redis key the gateway writes (tests give each their own).
+    redis_prefix: str = "seatserver:"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 86400
+    idempotency_ttl_s: int = 86400
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    # Hold lifetime the actors use (reported to clients, bounds idempotency of holds).
+    hold_ttl_s: float = 300.0
+    # Websockets: heartbeat interval, and the most messages queued for one slow client.
+    ws_heartbeat_s: float = 15.0
+    ws_queue_limit: int = 256
+    # Graceful shutdown: how long open websockets get to close.
+    shutdown_grace_s: float = 5.0
+    # Largest request body accepted, in bytes.
+    max_body_bytes: int = 256 * 1024
+    # Argon2 cost parameters (tests lower them to keep the suite fast).
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536

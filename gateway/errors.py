@@ -1,0 +1,170 @@
+"""The gateway's own errors and the one table that turns any domain error into an HTTP answer.
+
+    ApiError                         (gateway refusals; each carries its status)
+     ├── BadRequest          400     malformed_request, body_too_large (413) …
+     ├── ValidationFailed    422     validation_failed
+     ├── Unauthorized        401     unauthorized, invalid_token, token_expired, …
+     ├── Forbidden           403     forbidden
+     ├── ResourceNotFound    404     not_found (no such route or resource)
+     ├── MethodNotAllowed    405     method_not_allowed
+     ├── Conflict            409     conflict, idempotency_request_in_progress
+     ├── IdempotencyKeyReused 422    idempotency_key_reused
+     ├── PreconditionRequired 428    idempotency_key_required
+     └── ServiceUnavailable  503     service_unavailable
+
+Domain errors (``actors.BookingError``, ``storage.StorageError`` and their subclasses) know
+nothing of HTTP: ``STATUS`` maps their classes to a status, and ``status_for`` walks a class's
+MRO so a subclass is answered like its parent unless it is mapped itself (starlette's
+exception handlers). Every answer, HTTP or websocket, is one envelope::
+
+    {"error": {"code": "seat_unavailable", "message": "…", "details": {"seats": ["A1"]}}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import actors
+import storage
+
+
+class ApiError(Exception):
+    """A refusal by the gateway itself."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status, code = 400, "malformed_request"
+
+
+class ValidationFailed(ApiError):
+    status, code = 422, "validation_failed"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
+class ResourceNotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status, code = 405, "method_not_allowed"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class IdempotencyKeyReused(ApiError):
+    status, code = 422, "idempotency_key_reused"
+
+
+class PreconditionRequired(ApiError):
+    status, code = 428, "idempotency_key_required"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "service_unavailable"
+
+
+#: Domain error class → HTTP status. Looked up along the MRO; every class of the two domain
+#: trees must resolve to an entry here other than a base's catch-all (a test checks it).
+STATUS: dict[type[Exception], int] = {
+    # the seat core and its shell
+    actors.BookingError: 409,
+    actors.InvalidRequest: 422,
+    actors.UnknownSeat: 422,
+    actors.SeatNotBlocked: 409,
+    actors.SeatUnavailable: 409,
+    actors.NoSeatsAvailable: 409,
+    actors.TooManySeats: 409,
+    actors.CompanionWithoutWheelchair: 422,
+    actors.ShowNotOnSale: 409,
+    actors.HoldNotFound: 404,
+    actors.HoldExpired: 410,
+    actors.HoldNotYours: 403,
+    actors.ExtendLimitReached: 409,
+    actors.BookingNotFound: 404,
+    actors.BookingNotYours: 403,
+    actors.LayoutError: 422,
+    actors.InconsistentState: 409,
+    actors.ShowNotFound: 404,
+    actors.ConfirmationPending: 202,
+    actors.ShowUnavailable: 503,
+    actors.ShowMoved: 503,
+    actors.HostUnavailable: 503,
+    # storage and the catalog
+    storage.StorageError: 503,
+    storage.DatabaseUnavailable: 503,
+    storage.RedisUnavailable: 503,
+    storage.MigrationError: 503,
+    storage.CatalogError: 422,
+    storage.NotFound: 404,
+    storage.AlreadyExists: 409,
+    storage.InvalidLayout: 422,
+    storage.DuplicateSeatLabel: 422,
+    storage.CompanionWithoutWheelchairSpace: 422,
+    storage.InvalidTimeZone: 422,
+    storage.ShowOverlap: 409,
+    storage.ShowInPast: 422,
+    storage.MissingPrice: 422,
+    storage.InvalidCatalogData: 422,
+}
+
+#: Errors worth retrying: answered with Retry-After.
+RETRY_AFTER_S: dict[int, int] = {503: 1, 202: 1}
+
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (actors.BookingError, storage.StorageError)
+
+
+def status_for(error_type: type[BaseException]) -> int | None:
+    """The status of the nearest mapped class in the error's MRO, or None."""
+    for cls in error_type.__mro__:
+        status = STATUS.get(cls)  # type: ignore[call-overload]
+        if status is not None:
+            return status
+    return None
+
+
+def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, envelope body, extra headers) for any error the gateway answers."""
+    if isinstance(exc, ApiError):
+        return exc.status, envelope(exc.code, exc.message, exc.details), exc.headers
+    status = status_for(type(exc)) if isinstance(exc, DOMAIN_ERRORS) else None
+    if status is None:
+        return 500, envelope("internal_error", "something went wrong on our side"), {}
+    code = getattr(exc, "code", "error")
+    details = dict(getattr(exc, "details", {}) or {})
+    message = getattr(exc, "message", str(exc))
+    headers = {"Retry-After": str(RETRY_AFTER_S[status])} if status in RETRY_AFTER_S else {}
+    return status, envelope(code, message, details), headers

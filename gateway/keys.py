@@ -1,0 +1,31 @@
+"""Typed keys of the application state (``app[KEY]``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from gateway.config import GatewayConfig
+
+if TYPE_CHECKING:
+    from gateway.auth import Auth
+    from gateway.fanout import Fanout
+    from gateway.idempotency import Idempotency
+
+CONFIG = web.AppKey("config", GatewayConfig)
+POOL = web.AppKey("pool", Any)  # asyncpg pool
+REDIS = web.AppKey("redis", Any)  # redis.asyncio client
+ENGINE = web.AppKey("engine", Any)  # actors.ShowClient (or anything with execute/snapshot)
+AUTH: web.AppKey[Auth] = web.AppKey("auth")
+IDEMPOTENCY: web.AppKey[Idempotency] = web.AppKey("idempotency")
+FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")
+SOCKETS = web.AppKey("sockets", set)  # open websockets, closed on shutdown
+# async (show_id) -> storage.ShowDetails, cached for a few seconds
+SHOW_INFO = web.AppKey("show_info", Any)
+READY = web.AppKey("ready", dict)  # {"ready": bool}: readiness flips off when draining
+
+# Per-request storage.
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", Any)  # gateway.auth.Principal | None, once read
+RAW_BODY = web.RequestKey("raw_body", bytes)

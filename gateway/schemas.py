@@ -1,0 +1,485 @@
+"""Request and response shapes of the HTTP API, as pydantic models.
+
+Requests are validated with them at the edge (unknown fields refused); responses are built as
+plain dicts for speed and described by these models in the OpenAPI document, which the
+schemathesis run checks every answer against.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=16)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+Cents = Annotated[int, Field(ge=0, le=10_000_000)]
+Category = Literal["companion", "premium", "recliner", "standard", "wheelchair"]
+Status = Literal["scheduled", "on_sale", "flash_sale", "cancelled"]
+Role = Literal["customer", "theater_admin", "admin"]
+SeatState = Literal["available", "held", "booked", "blocked"]
+Uuid = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- path parameters -------------------------------------------------------------------------
+
+
+class CityPath(Lenient):
+    city_id: Id
+
+
+class CityMoviePath(Lenient):
+    city_id: Id
+    movie_id: Id
+
+
+class TheaterPath(Lenient):
+    theater_id: Id
+
+
+class ScreenPath(Lenient):
+    screen_id: Id
+
+
+class MoviePath(Lenient):
+    movie_id: Id
+
+
+class ShowPath(Lenient):
+    show_id: Id
+
+
+class HoldPath(Lenient):
+    show_id: Id
+    hold_id: Uuid
+
+
+class BookingPath(Lenient):
+    booking_id: Uuid
+
+
+# -- query parameters ------------------------------------------------------------------------
+
+
+class DayQuery(Lenient):
+    date: dt.date = Field(description="the local day (YYYY-MM-DD) in the theater's time zone")
+
+
+class BookingsQuery(Lenient):
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+    before: dt.datetime | None = Field(
+        default=None, description="only bookings confirmed before this instant (paging)"
+    )
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+Email = Annotated[
+    str,
+    StringConstraints(
+        min_length=3, max_length=254, strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    ),
+]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+
+
+class Register(Strict):
+    email: Email
+    password: Password
+    display_name: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] = ""
+    home_city_id: Id | None = None
+
+
+class Login(Strict):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class Refresh(Strict):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class Logout(Strict):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    role: Role
+    display_name: str
+    home_city_id: int | None
+
+
+class TokensOut(BaseModel):
+    user: UserOut
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class MeOut(UserOut):
+    theaters: list[int] = Field(description="theaters this user administers")
+
+
+# -- catalog ---------------------------------------------------------------------------------
+
+
+class CityOut(BaseModel):
+    id: int
+    name: str
+    country: str
+
+
+class CitiesOut(BaseModel):
+    cities: list[CityOut]
+
+
+class MovieOut(BaseModel):
+    id: int
+    title: str
+    genres: list[str]
+    runtime_min: int
+    certificate: str
+    language: str
+    show_count: int
+    first_start: dt.datetime
+
+
+class MoviesOut(BaseModel):
+    city_id: int
+    date: dt.date
+    movies: list[MovieOut]
+
+
+class ShowtimeOut(BaseModel):
+    show_id: int
+    screen_id: int
+    screen_name: str
+    starts_at: dt.datetime
+    status: Status
+    prices: dict[str, int]
+
+
+class TheaterShowtimesOut(BaseModel):
+    theater_id: int
+    theater_name: str
+    time_zone: str
+    shows: list[ShowtimeOut]
+
+
+class MovieShowsOut(BaseModel):
+    city_id: int
+    movie_id: int
+    date: dt.date
+    theaters: list[TheaterShowtimesOut]
+
+
+class TheaterOut(BaseModel):
+    id: int
+    city_id: int
+    name: str
+    address: str
+    time_zone: str
+    latitude: float | None
+    longitude: float | None
+
+
+class ScheduleEntryOut(BaseModel):
+    show_id: int
+    movie_id: int
+    movie_title: str
+    screen_id: int
+    screen_name: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    status: Status
+
+
+class TheaterDayOut(BaseModel):
+    theater: TheaterOut
+    date: dt.date
+    shows: list[ScheduleEntryOut]
+
+
+class ShowOut(BaseModel):
+    show_id: int
+    theater_id: int
+    theater_name: str
+    time_zone: str
+    screen_id: int
+    screen_name: str
+    movie_id: int
+    movie_title: str
+    runtime_min: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    status: Status
+    prices: dict[str, int]
+    currency: str
+    sale_opens_at: dt.datetime | None
+
+
+class SeatOut(BaseModel):
+    label: str
+    category: Category
+    x: float
+    y: float
+    aisle_after: bool
+    out_of_service: bool
+
+
+class RowOut(BaseModel):
+    label: str
+    seats: list[SeatOut]
+
+
+class PointOut(BaseModel):
+    x: float
+    y: float
+
+
+class LayoutOut(BaseModel):
+    rows: list[RowOut]
+    sweet_spot: PointOut | None = None
+
+
+class SeatmapOut(BaseModel):
+    show_id: int
+    version: int
+    status: Status
+    currency: str
+    prices: dict[str, int]
+    movie_title: str
+    theater_name: str
+    screen_name: str
+    starts_at: dt.datetime
+    layout: LayoutOut
+    seats: dict[str, SeatState]
+
+
+# -- holds and bookings ----------------------------------------------------------------------
+
+
+class HoldRequest(Strict):
+    """Either ``seats`` (these exact seats) or ``count`` (the best ``count`` of ``category``)."""
+
+    seats: Annotated[list[Label], Field(min_length=1, max_length=10)] | None = None
+    count: Annotated[int, Field(ge=1, le=10)] | None = None
+    category: Category = "standard"
+    allow_split: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> HoldRequest:
+        if (self.seats is None) == (self.count is None):
+            raise ValueError("give either seats or count")
+        if self.seats is not None and len(set(self.seats)) != len(self.seats):
+            raise ValueError("a seat is listed twice")
+        return self
+
+
+class HoldOut(BaseModel):
+    hold_id: str
+    show_id: int
+    seats: list[str]
+    price_cents: int
+    currency: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    payment_started: bool
+
+
+class BookingOut(BaseModel):
+    booking_id: str
+    show_id: int
+    hold_id: str | None
+    seats: list[str]
+    price_cents: int
+    currency: str
+    status: Literal["confirmed", "cancelled"]
+    confirmed_at: dt.datetime
+    cancelled_at: dt.datetime | None
+    movie_title: str
+    theater_id: int
+    theater_name: str
+    starts_at: dt.datetime
+
+
+class BookingsOut(BaseModel):
+    bookings: list[BookingOut]
+
+
+# -- admin -----------------------------------------------------------------------------------
+
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class CityIn(Strict):
+    name: Name
+    country: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] = ""
+
+
+class CreatedOut(BaseModel):
+    id: int
+
+
+class TheaterIn(Strict):
+    city_id: Id
+    name: Name
+    time_zone: TimeZone
+    address: Annotated[str, StringConstraints(max_length=500)] = ""
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
+class TheaterPatch(Strict):
+    name: Name | None = None
+    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    time_zone: TimeZone | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
+class GrantIn(Strict):
+    user_id: Id
+
+
+class SeatIn(Strict):
+    label: Label
+    category: Category
+    x: Annotated[float, Field(ge=-10_000, le=10_000)]
+    y: Annotated[float, Field(ge=-10_000, le=10_000)]
+    aisle_after: bool = False
+    out_of_service: bool = False
+
+
+class RowIn(Strict):
+    label: Annotated[str, StringConstraints(min_length=1, max_length=8)]
+    seats: Annotated[list[SeatIn], Field(min_length=1, max_length=200)]
+
+
+class PointIn(Strict):
+    x: Annotated[float, Field(ge=-10_000, le=10_000)]
+    y: Annotated[float, Field(ge=-10_000, le=10_000)]
+
+
+class LayoutIn(Strict):
+    rows: Annotated[list[RowIn], Field(min_length=1, max_length=100)]
+    sweet_spot: PointIn | None = None
+
+    def raw(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class ScreenIn(Strict):
+    name: Name
+    layout: LayoutIn
+
+
+class LayoutUpdate(Strict):
+    layout: LayoutIn
+    new_prices: dict[Category, Cents] | None = Field(
+        default=None, description="prices of categories the new layout adds, for upcoming shows"
+    )
+
+
+class MovieIn(Strict):
+    title: Name
+    genres: Annotated[list[Name], Field(max_length=10)] = []
+    runtime_min: Annotated[int, Field(ge=1, le=600)]
+    certificate: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    language: Annotated[str, StringConstraints(min_length=2, max_length=16)]
+    release_date: dt.date
+    cast_members: Annotated[list[Name], Field(max_length=50)] = []
+    synopsis: Text = ""
+
+
+class MoviePatch(Strict):
+    title: Name | None = None
+    genres: Annotated[list[Name], Field(max_length=10)] | None = None
+    runtime_min: Annotated[int, Field(ge=1, le=600)] | None = None
+    certificate: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
+    language: Annotated[str, StringConstraints(min_length=2, max_length=16)] | None = None
+    release_date: dt.date | None = None
+    cast_members: Annotated[list[Name], Field(max_length=50)] | None = None
+    synopsis: Text | None = None
+
+
+class ShowIn(Strict):
+    screen_id: Id
+    movie_id: Id
+    starts_at: dt.datetime = Field(description="an instant with its offset")
+    prices: dict[Category, Cents]
+    currency: Currency = "USD"
+    status: Literal["scheduled", "on_sale", "flash_sale"] = "scheduled"
+    sale_opens_at: dt.datetime | None = None
+
+    @model_validator(mode="after")
+    def _aware(self) -> ShowIn:
+        for value in (self.starts_at, self.sale_opens_at):
+            if value is not None and value.utcoffset() is None:
+                raise ValueError("times need an offset, e.g. 2026-12-05T19:30:00-05:00")
+        return self
+
+
+class ShowPatch(Strict):
+    starts_at: dt.datetime | None = None
+    prices: dict[Category, Cents] | None = None
+    movie_id: Id | None = None
+
+    @model_validator(mode="after")
+    def _aware(self) -> ShowPatch:
+        if self.starts_at is not None and self.starts_at.utcoffset() is None:
+            raise ValueError("starts_at needs an offset")
+        return self
+
+
+class SeatsIn(Strict):
+    seats: Annotated[list[Label], Field(min_length=1, max_length=2000)]
+
+
+class SeatsOut(BaseModel):
+    show_id: int
+    seats: list[str]
+
+
+class StatusIn(Strict):
+    status: Literal["on_sale", "flash_sale", "cancelled", "scheduled"]
+
+
+class StatusOut(BaseModel):
+    show_id: int
+    status: Status
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable", "draining"]
+    checks: dict[str, str] = {}
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

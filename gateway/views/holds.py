@@ -1,0 +1,113 @@
+"""Seat holds: create (explicit seats or best available), read, release, extend; and bookings.
+
+Holds go to the show's actor through the batching ``ShowClient``; a hold's id is derived from
+the caller's ``Idempotency-Key``, so a retry whose stored answer was lost still cannot make a
+second hold (the actor refuses a hold id it already has, and the retry reads that hold back).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import actors
+import storage
+from gateway import keys, serialize
+from gateway.endpoint import Call
+from gateway.idempotency import derived_id
+
+
+async def _currency(call: Call, show_id: int) -> str:
+    details = await call.app[keys.SHOW_INFO](show_id)
+    return str(details.currency)
+
+
+async def create_hold(call: Call) -> dict[str, Any]:
+    show_id, body, user = call.path.show_id, call.body, str(call.user.user_id)
+    hold_id = derived_id(user, call.idempotency_key, f"hold:{show_id}")
+    command: actors.Command
+    if body.seats is not None:
+        command = actors.HoldSeats(hold_id, user, tuple(body.seats))
+    else:
+        command = actors.HoldBest(hold_id, user, body.count, body.category, body.allow_split)
+    engine = call.app[keys.ENGINE]
+    try:
+        hold = await engine.execute(show_id, command)
+    except actors.InvalidRequest as exc:
+        if exc.details.get("hold_id") != hold_id:
+            raise
+        hold = await _find_hold(call, show_id, hold_id)  # the first try made it: read it back
+    return serialize.hold(hold, show_id, await _currency(call, show_id))
+
+
+async def _find_hold(call: Call, show_id: int, hold_id: str) -> actors.Hold:
+    snapshot = await call.app[keys.ENGINE].snapshot(show_id)
+    for hold in snapshot.holds:
+        if hold.hold_id == hold_id:
+            if hold.user_id != str(call.user.user_id):
+                raise actors.HoldNotYours("this hold belongs to someone else", {"hold_id": hold_id})
+            return hold
+    raise actors.HoldNotFound("no live hold with this id", {"hold_id": hold_id})
+
+
+async def get_hold(call: Call) -> dict[str, Any]:
+    show_id = call.path.show_id
+    hold = await _find_hold(call, show_id, call.path.hold_id)
+    return serialize.hold(hold, show_id, await _currency(call, show_id))
+
+
+async def release_hold(call: Call) -> dict[str, Any]:
+    show_id = call.path.show_id
+    command = actors.Release(call.path.hold_id, str(call.user.user_id))
+    hold = await call.app[keys.ENGINE].execute(show_id, command)
+    return serialize.hold(hold, show_id, await _currency(call, show_id))
+
+
+async def extend_hold(call: Call) -> dict[str, Any]:
+    show_id = call.path.show_id
+    command = actors.Extend(call.path.hold_id, str(call.user.user_id))
+    hold = await call.app[keys.ENGINE].execute(show_id, command)
+    return serialize.hold(hold, show_id, await _currency(call, show_id))
+
+
+def _booking(b: storage.BookingRecord) -> dict[str, Any]:
+    return {
+        "booking_id": b.booking_id,
+        "show_id": b.show_id,
+        "hold_id": b.hold_id,
+        "seats": list(b.seats),
+        "price_cents": b.price_cents,
+        "currency": b.currency,
+        "status": b.status,
+        "confirmed_at": b.confirmed_at.isoformat(),
+        "cancelled_at": serialize.iso(b.cancelled_at),
+        "movie_title": b.movie_title,
+        "theater_id": b.theater_id,
+        "theater_name": b.theater_name,
+        "starts_at": b.starts_at.isoformat(),
+    }
+
+
+async def my_bookings(call: Call) -> dict[str, Any]:
+    async with call.app[keys.POOL].acquire() as conn:
+        found = await storage.bookings_of_user(
+            conn, call.user.user_id, limit=call.query.limit, before=call.query.before
+        )
+    return {"bookings": [_booking(b) for b in found]}
+
+
+async def get_booking(call: Call) -> dict[str, Any]:
+    principal = call.user
+    async with call.app[keys.POOL].acquire() as conn:
+        booking = await storage.get_booking(conn, call.path.booking_id)
+        allowed = (
+            booking.user_id == principal.user_id
+            or principal.is_ops
+            or (
+                principal.role == "theater_admin"
+                and await storage.runs_theater(conn, principal.user_id, booking.theater_id)
+            )
+        )
+    if not allowed:
+        # Someone else's booking is answered as missing: ids are not probed.
+        raise storage.NotFound("no such booking", {"booking_id": booking.booking_id})
+    return _booking(booking)

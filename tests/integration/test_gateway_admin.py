@@ -1,0 +1,268 @@
+"""Every admin route refuses the wrong role and another theater's admin, and lets the right
+one through. A new admin route without a row here fails ``test_every_admin_route_is_covered``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+import actors
+import storage
+from gateway.app import create_app
+from gateway.routes import ENDPOINTS
+from tests.conftest import random_ref
+from tests.gateway_support import Account, gateway_config, make_account, new_key
+from tests.integration.shows import Engine, grid_layout, make_show, start_engine, stop_engine
+
+Request = tuple[str, str, dict[str, Any] | None]
+
+
+@pytest.fixture
+async def engine(
+    ray_session: None, database_url: str, schema: str, redis_url: str
+) -> AsyncIterator[Engine]:
+    started = await start_engine(database_url, schema, redis_url)
+    yield started
+    await stop_engine(started)
+
+
+class World:
+    """Two theaters, each with a screen, a movie and a show; an admin for each; an ops admin."""
+
+    def __init__(self) -> None:
+        self.counter = itertools.count(1)
+
+    async def build(self, pool: Any, config: Any) -> None:
+        self.show = await make_show(pool, name="A")
+        self.other_show = await make_show(pool, name="B")
+        async with pool.acquire() as conn:
+            self.theater = await storage.theater_of(conn, show_id=self.show)
+            self.other_theater = await storage.theater_of(conn, show_id=self.other_show)
+            row = await conn.fetchrow(
+                "SELECT screen_id, movie_id FROM shows WHERE id = $1", self.show
+            )
+            self.city = await conn.fetchval(
+                "SELECT city_id FROM theaters WHERE id = $1", self.theater
+            )
+        self.screen, self.movie = row["screen_id"], row["movie_id"]
+        self.ops = await make_account(pool, config, "admin")
+        self.admin = await make_account(pool, config, "theater_admin", (self.theater,))
+        self.other_admin = await make_account(pool, config, "theater_admin", (self.other_theater,))
+        self.customer = await make_account(pool, config)
+        self.grantee = await make_account(pool, config)
+
+    def n(self) -> int:
+        return next(self.counter)
+
+
+def _show_body(w: World) -> dict[str, Any]:
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=10 + w.n())
+    return {
+        "screen_id": w.screen,
+        "movie_id": w.movie,
+        "starts_at": start.isoformat(),
+        "prices": {"standard": 1000, "wheelchair": 1000, "companion": 1000},
+    }
+
+
+def _seat(w: World) -> str:
+    n = w.n()
+    return f"{'BCD'[n // 12 % 3]}{n % 12 + 1}"
+
+
+# endpoint name → (who may: "ops" or "staff", a function building a fresh request)
+ROUTES: dict[str, tuple[str, Callable[[World], Request]]] = {
+    "create_city": (
+        "ops",
+        lambda w: ("POST", "/api/v1/admin/cities", {"name": random_ref("City")}),
+    ),
+    "create_theater": (
+        "ops",
+        lambda w: (
+            "POST",
+            "/api/v1/admin/theaters",
+            {"city_id": w.city, "name": random_ref("Cinema"), "time_zone": "Europe/Paris"},
+        ),
+    ),
+    "update_theater": (
+        "staff",
+        lambda w: (
+            "PATCH",
+            f"/api/v1/admin/theaters/{w.theater}",
+            {"address": f"{w.n()} Main Street"},
+        ),
+    ),
+    "grant_theater_admin": (
+        "ops",
+        lambda w: (
+            "POST",
+            f"/api/v1/admin/theaters/{w.theater}/admins",
+            {"user_id": w.grantee.user_id},
+        ),
+    ),
+    "create_screen": (
+        "staff",
+        lambda w: (
+            "POST",
+            f"/api/v1/admin/theaters/{w.theater}/screens",
+            {"name": random_ref("S"), "layout": grid_layout(2, 4)},
+        ),
+    ),
+    "update_layout": (
+        "staff",
+        lambda w: ("PUT", f"/api/v1/admin/screens/{w.screen}/layout", {"layout": grid_layout()}),
+    ),
+    "create_movie": (
+        "ops",
+        lambda w: (
+            "POST",
+            "/api/v1/admin/movies",
+            {
+                "title": random_ref("Film"),
+                "runtime_min": 95,
+                "certificate": "PG",
+                "language": "en",
+                "release_date": "2026-06-01",
+            },
+        ),
+    ),
+    "update_movie": (
+        "ops",
+        lambda w: ("PATCH", f"/api/v1/admin/movies/{w.movie}", {"synopsis": f"take {w.n()}"}),
+    ),
+    "create_show": ("staff", lambda w: ("POST", "/api/v1/admin/shows", _show_body(w))),
+    "update_show": (
+        "staff",
+        lambda w: (
+            "PATCH",
+            f"/api/v1/admin/shows/{w.show}",
+            {"prices": {"standard": 1100 + w.n(), "wheelchair": 1000, "companion": 1000}},
+        ),
+    ),
+    "block_seats": (
+        "staff",
+        lambda w: ("POST", f"/api/v1/admin/shows/{w.show}/blocks", {"seats": [_seat(w)]}),
+    ),
+    "unblock_seats": (
+        "staff",
+        lambda w: ("POST", f"/api/v1/admin/shows/{w.show}/unblocks", {"seats": ["E11"]}),
+    ),
+    "set_status": (
+        "staff",
+        lambda w: ("PUT", f"/api/v1/admin/shows/{w.show}/status", {"status": "on_sale"}),
+    ),
+}
+
+
+def test_every_admin_route_is_covered() -> None:
+    admin = {e.name for e in ENDPOINTS if e.path.startswith("/api/v1/admin/")}
+    assert admin == set(ROUTES)
+
+
+@pytest.fixture
+async def setup(
+    aiohttp_client: Any,
+    database_url: str,
+    schema: str,
+    redis_url: str,
+    pool: Any,
+    engine: Engine,
+    redis: Any,
+) -> AsyncIterator[tuple[Any, World]]:
+    config = gateway_config(database_url, schema, redis_url)
+    world = World()
+    await world.build(pool, config)
+    client = await aiohttp_client(create_app(config, engine=engine.client))
+    yield client, world
+    keys = [k async for k in redis.scan_iter(match=config.redis_prefix + "*")]
+    if keys:
+        await redis.delete(*keys)
+
+
+async def _send(client: Any, request: Request, who: Account | None) -> tuple[int, Any]:
+    method, path, body = request
+    headers = {**new_key(), **(who.headers if who else {})}
+    resp = await client.request(method, path, json=body, headers=headers)
+    return resp.status, (await resp.json() if resp.status != 204 else None)
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+async def test_admin_route_roles(setup: tuple[Any, World], engine: Engine, name: str) -> None:
+    client, w = setup
+    allowed, build = ROUTES[name]
+    if name == "unblock_seats":  # something to unblock, for each allowed caller
+        await engine.client.execute(w.show, actors.Block(("E11",)))
+    status, body = await _send(client, build(w), None)
+    assert status == 401 and body["error"]["code"] == "unauthorized", body
+    status, body = await _send(client, build(w), w.customer)
+    assert status == 403 and body["error"]["code"] == "forbidden", body
+    status, body = await _send(client, build(w), w.other_admin)
+    assert status == 403 and body["error"]["code"] == "forbidden", body
+    if allowed == "ops":
+        status, body = await _send(client, build(w), w.admin)
+        assert status == 403, body
+    else:
+        status, body = await _send(client, build(w), w.admin)
+        assert status in (200, 201, 204), body
+        if name == "unblock_seats":
+            await engine.client.execute(w.show, actors.Block(("E11",)))
+    status, body = await _send(client, build(w), w.ops)
+    assert status in (200, 201, 204), body
+
+
+async def test_admin_changes_take_effect(
+    setup: tuple[Any, World], engine: Engine, pool: Any
+) -> None:
+    client, w = setup
+    status, body = await _send(
+        client, ("POST", f"/api/v1/admin/shows/{w.show}/blocks", {"seats": ["C1", "C2"]}), w.admin
+    )
+    assert status == 200 and body["seats"] == ["C1", "C2"]
+    seatmap = await (await client.get(f"/api/v1/shows/{w.show}/seatmap")).json()
+    assert seatmap["seats"]["C1"] == "blocked"
+    status, body = await _send(
+        client, ("POST", f"/api/v1/admin/shows/{w.show}/blocks", {"seats": ["C1"]}), w.admin
+    )
+    assert status == 409 and body["error"]["code"] == "seat_unavailable"
+    status, body = await _send(
+        client, ("PUT", f"/api/v1/admin/shows/{w.show}/status", {"status": "cancelled"}), w.admin
+    )
+    assert status == 200 and body["status"] == "cancelled"
+    hold = await client.post(
+        f"/api/v1/shows/{w.show}/holds",
+        json={"count": 1},
+        headers={**w.customer.headers, **new_key()},
+    )
+    assert hold.status == 409 and (await hold.json())["error"]["code"] == "show_not_on_sale"
+    status, body = await _send(
+        client,
+        (
+            "POST",
+            "/api/v1/admin/shows",
+            {**_show_body(w), "starts_at": "2020-01-01T10:00:00+00:00"},
+        ),
+        w.admin,
+    )
+    assert status == 422 and body["error"]["code"] == "show_in_past"
+    status, body = await _send(
+        client,
+        (
+            "POST",
+            "/api/v1/admin/theaters",
+            {"city_id": w.city, "name": "X", "time_zone": "Mars/Base"},
+        ),
+        w.ops,
+    )
+    assert status == 422 and body["error"]["code"] == "invalid_time_zone"
+    status, body = await _send(
+        client,
+        ("POST", f"/api/v1/admin/theaters/{w.theater}/admins", {"user_id": w.grantee.user_id}),
+        w.ops,
+    )
+    assert status == 204
+    async with pool.acquire() as conn:
+        assert await storage.theaters_of(conn, w.grantee.user_id) == [w.theater]
