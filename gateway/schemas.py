@@ -10,7 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=16)]
@@ -28,12 +35,49 @@ Uuid = Annotated[
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2100, 12, 31)
+
+
+def _check_value(value: Any) -> Any:
+    """Text Postgres can store (no NUL, no lone surrogates), days and instants in 2000–2100."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode") from None
+    elif isinstance(value, dt.datetime | dt.date):
+        day = value.date() if isinstance(value, dt.datetime) else value
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ValueError(f"dates must lie between {FIRST_DAY} and {LAST_DAY}")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_value(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_value(key)
+            _check_value(item)
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return _check_value(value)
 
 
 class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return _check_value(value)
 
 
 # -- path parameters -------------------------------------------------------------------------

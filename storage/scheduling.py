@@ -131,6 +131,9 @@ async def update_show(
         )
         start = new_start or old["starts_at"]
         gap = old["busy_until"] - old["starts_at"] - dt.timedelta(minutes=old["runtime_min"])
+        # A cancelled show is not stretched when its movie's runtime changes, so its gap can be
+        # off: keep it within what create_show allows.
+        gap = min(max(gap, dt.timedelta(0)), MAX_CLEANING_GAP)
         busy_until = start + dt.timedelta(minutes=new_runtime or old["runtime_min"]) + gap
         new_status = status or old["status"]
         moved = start != old["starts_at"] or movie_id not in (None, old["movie_id"])

@@ -411,6 +411,19 @@ async def test_a_longer_runtime_moves_the_end_of_upcoming_shows(conn: Any, cat: 
     assert (await storage.get_show(conn, first)).movie_title == "Casablanca (restored)"
 
 
+async def test_a_cancelled_show_whose_movie_grew_can_change_movie(conn: Any, cat: Catalog) -> None:
+    """Cancelled shows are not stretched with their movie's runtime; changing such a show's
+    movie afterwards must still leave it ending after it starts (schemathesis found this)."""
+    soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=40)
+    now = soon - dt.timedelta(days=41)
+    first = await show(conn, cat.river_2, cat.casablanca, soon, now=now)
+    await storage.update_show(conn, first, now=now, status="cancelled")
+    await storage.update_movie(conn, cat.casablanca, runtime_min=400)
+    await storage.update_show(conn, first, now=now, movie_id=cat.arrival)
+    row = await conn.fetchrow("SELECT starts_at, busy_until FROM shows WHERE id = $1", first)
+    assert row["busy_until"] - row["starts_at"] >= dt.timedelta(minutes=116)
+
+
 async def test_a_new_layout_category_needs_prices_on_upcoming_shows(
     conn: Any, cat: Catalog
 ) -> None:

@@ -1,0 +1,102 @@
+"""schemathesis against the running gateway and its own OpenAPI document: generated requests
+(valid and invalid) to every operation, as an ops admin, must never get a 5xx, and every answer
+must match the document (status, content type, body schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from gateway.app import create_app
+from tests.gateway_support import gateway_config, make_account
+from tests.integration.shows import Engine, make_show, start_engine, stop_engine
+
+pytestmark = pytest.mark.slow
+
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
+
+
+@pytest.fixture
+async def engine(
+    ray_session: None, database_url: str, schema: str, redis_url: str
+) -> AsyncIterator[Engine]:
+    started = await start_engine(database_url, schema, redis_url)
+    yield started
+    await stop_engine(started)
+
+
+async def test_no_server_errors_and_every_answer_in_the_schema(
+    database_url: str,
+    schema: str,
+    redis_url: str,
+    pool: Any,
+    engine: Engine,
+    redis: Any,
+    tmp_path: Path,
+) -> None:
+    config = gateway_config(database_url, schema, redis_url)
+    await make_show(pool)
+    ops = await make_account(pool, config, "admin")
+    runner = web.AppRunner(create_app(config, engine=engine.client))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    try:
+        process = await asyncio.create_subprocess_exec(
+            str(schemathesis),
+            "run",
+            f"http://127.0.0.1:{port}/api/v1/openapi.json",
+            "--checks",
+            CHECKS,
+            "--header",
+            f"Authorization: Bearer {ops.token}",
+            # Logging out would revoke the token every other operation is tried with.
+            "--exclude-operation-id",
+            "logout",
+            "--max-examples",
+            os.environ.get("SEATSERVER_SCHEMATHESIS_EXAMPLES", "25"),
+            "--seed",
+            "20261202",
+            "--workers",
+            "2",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "10",
+            "--suppress-health-check",
+            "all",
+            "--no-color",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(tmp_path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+            cwd=tmp_path,  # its cache and reports stay out of the work tree
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=600)
+    finally:
+        await runner.cleanup()
+        keys = [k async for k in redis.scan_iter(match=config.redis_prefix + "*")]
+        if keys:
+            await redis.delete(*keys)
+    text = output.decode(errors="replace")
+    print(text[-4000:])
+    assert process.returncode == 0, text[-20000:]
