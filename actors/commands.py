@@ -19,6 +19,7 @@ __all__ = [
     "HoldBest",
     "HoldSeats",
     "Release",
+    "SetPrices",
     "SetStatus",
     "StartPayment",
     "Unblock",
@@ -108,6 +109,14 @@ class SetStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class SetPrices:
+    """Admin: new prices by seat category, ``(("standard", 1250), ...)``, for every category of
+    the layout. Live holds keep the price they were quoted."""
+
+    prices: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Expire:
     """Release every hold due at ``now`` (what the actor's timer sends)."""
 
@@ -123,5 +132,6 @@ Command: TypeAlias = (
     | Block
     | Unblock
     | SetStatus
+    | SetPrices
     | Expire
 )

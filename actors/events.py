@@ -38,6 +38,7 @@ __all__ = [
     "SeatsUnblocked",
     "ShowEvent",
     "Snapshot",
+    "PricesChanged",
     "StatusChanged",
     "apply_delta",
 ]
@@ -150,6 +151,13 @@ class StatusChanged(ShowEvent):
     previous: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PricesChanged(ShowEvent):
+    """The show's prices by seat category changed (``prices``); no seat changed."""
+
+    prices: tuple[tuple[str, int], ...]
+
+
 Event: TypeAlias = (
     HoldPlaced
     | HoldReleased
@@ -160,6 +168,7 @@ Event: TypeAlias = (
     | SeatsBlocked
     | SeatsUnblocked
     | StatusChanged
+    | PricesChanged
 )
 
 

@@ -44,6 +44,7 @@ from actors.commands import (
     HoldBest,
     HoldSeats,
     Release,
+    SetPrices,
     SetStatus,
     StartPayment,
     Unblock,
@@ -75,6 +76,7 @@ from actors.events import (
     HoldPlaced,
     HoldReleased,
     PaymentStarted,
+    PricesChanged,
     ReleaseReason,
     SeatsBlocked,
     SeatsUnblocked,
@@ -93,7 +95,7 @@ _SELLING = frozenset({"on_sale", "flash_sale"})
 _REMEMBERED_EXPIRIES = 1024  # expired hold ids kept to answer HoldExpired instead of HoldNotFound
 
 #: What ``execute`` returns, by command: a hold, a booking, seat labels, expired holds, a status.
-CommandResult: TypeAlias = Hold | Booking | tuple[str, ...] | list[Hold] | str
+CommandResult: TypeAlias = Hold | Booking | tuple[str, ...] | list[Hold] | str | dict[str, int]
 
 
 class SeatMap:
@@ -260,6 +262,8 @@ class SeatMap:
                 return self.unblock(command, now)
             case SetStatus():
                 return self.set_status(command.status, now)
+            case SetPrices():
+                return self.set_prices(dict(command.prices), now)
             case Expire():
                 return self.expire(now)
             case _:
@@ -402,6 +406,24 @@ class SeatMap:
         previous, self._status = self._status, status
         self._record(StatusChanged(**self._stamp(now, ()), status=status, previous=previous))
         return status
+
+    @property
+    def prices(self) -> Mapping[str, int]:
+        return self._prices
+
+    def set_prices(self, prices: Mapping[str, int], now: float) -> dict[str, int]:
+        """Admin: new prices for every seat category of the layout; holds keep their quotes."""
+        self.expire(now)
+        _check_settings(self.layout, prices, self._status, (1.0,))
+        unknown = sorted(set(prices) - {spec.category for spec in self.layout})
+        if unknown:
+            raise InvalidRequest("no seats of these categories", {"categories": unknown})
+        if any(not isinstance(price, int) or isinstance(price, bool) for price in prices.values()):
+            raise InvalidRequest("prices are whole minor units")
+        self._prices = dict(prices)
+        changed = tuple(sorted(self._prices.items()))
+        self._record(PricesChanged(**self._stamp(now, ()), prices=changed))
+        return dict(self._prices)
 
     def expire(self, now: float) -> list[Hold]:
         """Release every hold with ``expires_at <= now``, soonest first; returns them."""

@@ -26,6 +26,7 @@ from actors.commands import (
     HoldBest,
     HoldSeats,
     Release,
+    SetPrices,
     SetStatus,
     StartPayment,
     Unblock,
@@ -71,6 +72,7 @@ _COMMANDS: tuple[type, ...] = (
     Unblock,
     SetStatus,
     Expire,
+    SetPrices,  # new codes go last: the numbering is the wire format
 )
 _DONE, _FAILED, _PENDING = 0, 1, 2
 _PLAIN, _TUPLE, _HOLD, _BOOKING, _HOLDS = 0, 1, 2, 3, 4

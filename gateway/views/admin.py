@@ -149,6 +149,10 @@ async def update_show(call: Call) -> None:
         await storage.update_show(
             conn, show_id, now=_now(), starts_at=b.starts_at, prices=b.prices, movie_id=b.movie_id
         )
+    if b.prices is not None:
+        # The actor quotes holds from its own copy (an inactive show loads the new ones).
+        prices = tuple(sorted(b.prices.items()))
+        await call.app[keys.ENGINE].execute(show_id, actors.SetPrices(prices))
     call.app[keys.SHOW_INFO].forget(show_id)
 
 

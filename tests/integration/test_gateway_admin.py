@@ -228,6 +228,19 @@ async def test_admin_changes_take_effect(
         client, ("POST", f"/api/v1/admin/shows/{w.show}/blocks", {"seats": ["C1"]}), w.admin
     )
     assert status == 409 and body["error"]["code"] == "seat_unavailable"
+    prices = {"standard": 1500, "wheelchair": 900, "companion": 900}
+    status, _ = await _send(
+        client, ("PATCH", f"/api/v1/admin/shows/{w.show}", {"prices": prices}), w.admin
+    )
+    assert status == 204
+    hold = await client.post(
+        f"/api/v1/shows/{w.show}/holds",
+        json={"seats": ["D1", "D2"]},
+        headers={**w.customer.headers, **new_key()},
+    )
+    assert (await hold.json())["price_cents"] == 3000  # the actor quotes the new prices
+    shown = await (await client.get(f"/api/v1/shows/{w.show}")).json()
+    assert shown["prices"] == prices
     status, body = await _send(
         client, ("PUT", f"/api/v1/admin/shows/{w.show}/status", {"status": "cancelled"}), w.admin
     )

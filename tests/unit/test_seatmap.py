@@ -18,6 +18,7 @@ from actors.commands import (
     HoldBest,
     HoldSeats,
     Release,
+    SetPrices,
     SetStatus,
     StartPayment,
     Unblock,
@@ -50,6 +51,7 @@ from actors.events import (
     HoldPlaced,
     HoldReleased,
     PaymentStarted,
+    PricesChanged,
     SeatsBlocked,
     SeatsUnblocked,
     StatusChanged,
@@ -238,6 +240,21 @@ def test_holds_only_while_on_sale() -> None:
     refused(seatmap, ShowNotOnSale, HoldSeats("h1", "alice", ("A5",)))
     seatmap.set_status("flash_sale", T0)
     assert held(seatmap, "alice", "A5").seats == ("A5",)
+
+
+def test_new_prices_apply_to_new_holds_only() -> None:
+    seatmap = make()
+    before = held(seatmap, "alice", "A5", "A6")
+    assert before.price_cents == 2000
+    new = {**PRICES, "standard": 1250}
+    assert seatmap.execute(SetPrices(tuple(new.items())), T0) == new
+    (event,) = [e for e in seatmap.pull_events() if isinstance(e, PricesChanged)]
+    assert dict(event.prices) == new and event.changes == ()
+    assert held(seatmap, "bob", "A7", hold_id="h2").price_cents == 1250
+    assert seatmap.holds["h1"].price_cents == 2000  # the quote stays
+    refused(seatmap, InvalidRequest, SetPrices((("standard", 1000),)))  # categories missing
+    refused(seatmap, InvalidRequest, SetPrices(tuple({**new, "recliner": 9}.items())))
+    refused(seatmap, InvalidRequest, SetPrices(tuple({**new, "premium": -1}.items())))
 
 
 def test_seat_cap_counts_holds_and_bookings() -> None:
