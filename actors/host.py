@@ -61,6 +61,8 @@ class HostConfig:
     confirm_timeout_s: float = 15.0
     hold_ttl_s: float = 300.0
     pool_size: int = 4
+    # Prefix of the Redis channels deltas go out on (the gateway's redis_prefix).
+    channel_prefix: str = "seatserver:"
 
 
 _MAX_USER_ID = 2**63 - 1
@@ -134,6 +136,7 @@ class ShowHost:
             interval_s=cfg.flush_interval_s,
             batch_size=cfg.flush_batch_size,
             on_poisoned=self._evict,
+            channel_prefix=cfg.channel_prefix,
         )
         self._tasks = [asyncio.create_task(self._writer.run()), asyncio.create_task(self._ticker())]
 

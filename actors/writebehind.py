@@ -46,9 +46,13 @@ TRANSIENT = (
 )
 
 
-def channel(show_id: int) -> str:
-    """The Redis channel a show's deltas are published on."""
-    return f"seatserver:show:{show_id}:deltas"
+DEFAULT_PREFIX = "seatserver:"
+
+
+def channel(show_id: int, prefix: str = DEFAULT_PREFIX) -> str:
+    """The Redis channel a show's deltas are published on; ``prefix`` keeps deployments (and
+    tests) that share one Redis apart."""
+    return f"{prefix}show:{show_id}:deltas"
 
 
 #: PUBLISH each (channel, message) pair of ARGV, in order; one command for a whole flush.
@@ -92,8 +96,10 @@ class WriteBehind:
         interval_s: float,
         batch_size: int,
         on_poisoned: Callable[[int], None],
+        channel_prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self._pool = pool
+        self._prefix = channel_prefix
         self._conn: Any = None  # the flusher's own connection, taken from the pool
         self._redis = redis
         self._publish_all = redis.register_script(_PUBLISH_ALL) if redis is not None else None
@@ -243,7 +249,7 @@ class WriteBehind:
             return
         args: list[str] = []
         for event in events:
-            args.append(channel(int(event.show_id)))
+            args.append(channel(int(event.show_id), self._prefix))
             args.append(delta_message(event))
         try:
             for start in range(0, len(args), 2 * PUBLISH_CHUNK):

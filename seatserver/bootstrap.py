@@ -107,6 +107,7 @@ def host_config(settings: Settings, database_url: str, redis_url: str | None) ->
         idle_after_s=settings.show_idle_s,
         confirm_timeout_s=settings.confirm_timeout_s,
         hold_ttl_s=settings.hold_ttl_s,
+        channel_prefix=settings.redis_prefix,
     )
 
 
@@ -133,6 +134,7 @@ def gateway_config(settings: Settings, database_url: str, redis_url: str) -> Any
         database_schema=settings.database_schema,
         jwt_secret=settings.jwt_secret,
         ray_namespace=settings.ray_namespace,
+        redis_prefix=settings.redis_prefix,
         access_token_ttl_s=settings.access_token_ttl_s,
         refresh_token_ttl_s=settings.refresh_token_ttl_s,
         db_pool_min=settings.db_pool_min,

@@ -39,9 +39,9 @@ class Settings(BaseSettings):
     ray_port: int = Field(default=6390, ge=1024, le=65535)
     # CPUs the local Ray may use; unset: all of this machine's.
     ray_num_cpus: int | None = Field(default=None, ge=1)
-    # Interface and port of the HTTP gateway.
+    # Interface and port of the HTTP gateway (port 0 picks a free one; `up` prints it).
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=1, le=65535)
+    http_port: int = Field(default=8080, ge=0, le=65535)
     # Connections in each process's asyncpg pool.
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     confirm_timeout_s: float = Field(default=15.0, gt=0)
     # How long before a flash sale opens its show gets a host of its own, in seconds.
     flash_sale_lead_s: float = Field(default=900.0, ge=0)
+    # Prefix of every Redis key and channel of this deployment (several may share one Redis).
+    redis_prefix: str = Field(default="seatserver:", pattern=r"^[A-Za-z0-9_:.-]{1,64}$")
     # Ray namespace of the directory and hosts (one per deployment).
     ray_namespace: str = Field(default="seatserver", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # Months of booking partitions kept created ahead of today.

@@ -10,9 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 import storage
+from seatserver.runtime import read_runtime
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +24,7 @@ SEATSERVER = [sys.executable, "-m", "seatserver.cli"]
 def _clean_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEATSERVER_")}
     env["SEATSERVER_DATA_DIR"] = str(data_dir)
+    env["SEATSERVER_HTTP_PORT"] = "0"  # a free port; `up` writes it to runtime.json
     return env
 
 
@@ -82,6 +85,44 @@ async def _count_theaters(data_dir: Path) -> int:
         server.stop()
 
 
+async def _use_the_gateway(url: str) -> None:
+    """The page, the API and a demo account's login through the gateway `up` started."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{url}/") as resp:
+            assert resp.status == 200 and "<html" in (await resp.text()).lower()
+        async with session.get(f"{url}/api/v1/cities") as resp:
+            assert resp.status == 200 and (await resp.json())["cities"]
+        login = {"email": storage.ADMIN_EMAIL, "password": storage.DEMO_PASSWORD}
+        async with session.post(f"{url}/api/v1/auth/login", json=login) as resp:
+            body = await resp.json()
+            assert resp.status == 200 and body["user"]["role"] == "admin", body
+
+
+async def _second_gateway(data_dir: Path) -> None:
+    """`seatserver gateway` joins the running instance as one more process."""
+    process = subprocess.Popen(
+        [*SEATSERVER, "gateway", "--data-dir", str(data_dir), "--port", "0"],
+        env=_clean_env(data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = ""
+        deadline = time.monotonic() + 120
+        while "gateway: http://" not in line and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line and process.poll() is not None:
+                pytest.fail(f"seatserver gateway exited with {process.returncode}")
+        url = line.split("gateway: ", 1)[1].split()[0]
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/api/v1/ready") as resp:
+            assert resp.status == 200, await resp.text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+
+
 async def test_up_answers_doctor_and_keeps_data_across_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     before = _doctor(data_dir)
@@ -93,7 +134,11 @@ async def test_up_answers_doctor_and_keeps_data_across_restart(tmp_path: Path) -
         report = _doctor(data_dir)
         assert report.returncode == 0, report.stdout + report.stderr
         assert "[ok] postgres" in report.stdout and "[ok] redis" in report.stdout
-        assert "[ok] ray" in report.stdout
+        assert "[ok] ray" in report.stdout and "[ok] gateway" in report.stdout
+        runtime = read_runtime(data_dir)
+        assert runtime is not None and runtime.http_url is not None
+        await _use_the_gateway(runtime.http_url)
+        await _second_gateway(data_dir)
     finally:
         output = _stop(process)
     assert "loading demo data" in output

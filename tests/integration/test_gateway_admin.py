@@ -15,7 +15,7 @@ import storage
 from gateway.app import create_app
 from gateway.routes import ENDPOINTS
 from tests.conftest import random_ref
-from tests.gateway_support import Account, gateway_config, make_account, new_key
+from tests.gateway_support import Account, make_account, new_key
 from tests.integration.shows import Engine, grid_layout, make_show, start_engine, stop_engine
 
 Request = tuple[str, str, dict[str, Any] | None]
@@ -23,9 +23,11 @@ Request = tuple[str, str, dict[str, Any] | None]
 
 @pytest.fixture
 async def engine(
-    ray_session: None, database_url: str, schema: str, redis_url: str
+    ray_session: None, database_url: str, schema: str, redis_url: str, config: Any
 ) -> AsyncIterator[Engine]:
-    started = await start_engine(database_url, schema, redis_url)
+    started = await start_engine(
+        database_url, schema, redis_url, channel_prefix=config.redis_prefix
+    )
     yield started
     await stop_engine(started)
 
@@ -169,11 +171,11 @@ async def setup(
     database_url: str,
     schema: str,
     redis_url: str,
+    config: Any,
     pool: Any,
     engine: Engine,
     redis: Any,
 ) -> AsyncIterator[tuple[Any, World]]:
-    config = gateway_config(database_url, schema, redis_url)
     world = World()
     await world.build(pool, config)
     client = await aiohttp_client(create_app(config, engine=engine.client))

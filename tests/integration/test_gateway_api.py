@@ -12,22 +12,19 @@ import pytest
 
 import actors
 from gateway.app import create_app
-from tests.gateway_support import PASSWORD, Account, gateway_config, make_account, new_key, tomorrow
+from tests.gateway_support import PASSWORD, Account, make_account, new_key, tomorrow
 from tests.integration.shows import Engine, make_show, start_engine, stop_engine
 
 
 @pytest.fixture
 async def engine(
-    ray_session: None, database_url: str, schema: str, redis_url: str
+    ray_session: None, database_url: str, schema: str, redis_url: str, config: Any
 ) -> AsyncIterator[Engine]:
-    started = await start_engine(database_url, schema, redis_url)
+    started = await start_engine(
+        database_url, schema, redis_url, channel_prefix=config.redis_prefix
+    )
     yield started
     await stop_engine(started)
-
-
-@pytest.fixture
-def config(database_url: str, schema: str, redis_url: str) -> Any:
-    return gateway_config(database_url, schema, redis_url)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from gateway.app import create_app
-from tests.gateway_support import gateway_config, make_account
+from tests.gateway_support import make_account
 from tests.integration.shows import Engine, make_show, start_engine, stop_engine
 
 pytestmark = pytest.mark.slow
@@ -32,9 +32,11 @@ CHECKS = ",".join(
 
 @pytest.fixture
 async def engine(
-    ray_session: None, database_url: str, schema: str, redis_url: str
+    ray_session: None, database_url: str, schema: str, redis_url: str, config: Any
 ) -> AsyncIterator[Engine]:
-    started = await start_engine(database_url, schema, redis_url)
+    started = await start_engine(
+        database_url, schema, redis_url, channel_prefix=config.redis_prefix
+    )
     yield started
     await stop_engine(started)
 
@@ -43,12 +45,12 @@ async def test_no_server_errors_and_every_answer_in_the_schema(
     database_url: str,
     schema: str,
     redis_url: str,
+    config: Any,
     pool: Any,
     engine: Engine,
     redis: Any,
     tmp_path: Path,
 ) -> None:
-    config = gateway_config(database_url, schema, redis_url)
     await make_show(pool)
     ops = await make_account(pool, config, "admin")
     runner = web.AppRunner(create_app(config, engine=engine.client))
