@@ -41,7 +41,7 @@ def create_app(config: GatewayConfig, *, engine: Any = None) -> web.Application:
     from gateway.ws import fanout_ctx, show_socket
 
     app = web.Application(
-        middlewares=[middlewares.request_id, middlewares.errors],
+        middlewares=[middlewares.envelope],
         client_max_size=config.max_body_bytes,
     )
     app[keys.CONFIG] = config
@@ -82,10 +82,12 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = await storage.create_redis(config.redis_url)
     app[keys.POOL] = pool
     app[keys.REDIS] = redis
-    app[keys.AUTH] = Auth(config, pool, redis)
+    auth = app[keys.AUTH] = Auth(config, pool, redis)
+    await auth.start()
     app[keys.IDEMPOTENCY] = Idempotency(redis, config.redis_prefix, config.idempotency_ttl_s)
     app[keys.SHOW_INFO] = ShowInfo(pool)
     yield
+    await auth.close()
     await redis.aclose()
     await pool.close()
 

@@ -7,6 +7,11 @@ Postgres only as its SHA-256; each refresh replaces it with a new one of the sam
 replaced token presented again (a stolen copy) revokes the family. Logging out revokes the
 family and puts the access token's ``jti`` on a Redis deny list until it expires.
 
+A request costs no Redis round trip for its token: verified tokens are remembered (until they
+expire, at most ``TOKEN_CACHE`` of them), and every gateway process keeps the deny list in
+memory, loaded at start and fed by the ``<prefix>auth:revoked`` channel that a logout publishes
+on (reloaded whenever that subscription reconnects).
+
     principal = await request.app[AUTH].principal(request)     # None for a visitor
     principal = await require_user(request, "admin")            # 401 / 403 otherwise
 """
@@ -15,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
+import logging
 import secrets
 import time
 import uuid
@@ -33,7 +40,11 @@ from gateway import keys
 from gateway.config import GatewayConfig
 from gateway.errors import Forbidden, Unauthorized
 
+log = logging.getLogger(__name__)
+
 ALGORITHM = "HS256"
+TOKEN_CACHE = 100_000  # verified access tokens remembered per process
+RESUBSCRIBE_S = 1.0
 ISSUER = "seatserver"
 
 
@@ -79,6 +90,63 @@ class Auth:
         )
         # A real hash to verify against when the email is unknown, so both take as long.
         self._dummy = self._hasher.hash(secrets.token_hex(16))
+        self._verified: dict[str, Principal] = {}
+        self._denied: dict[str, int] = {}  # jti -> expiry (epoch seconds)
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    # -- the deny list ------------------------------------------------------------------------
+
+    @property
+    def _channel(self) -> str:
+        return f"{self._config.redis_prefix}auth:revoked"
+
+    async def start(self) -> None:
+        """Load the deny list and follow logouts of every gateway process."""
+        self._listener = asyncio.create_task(self._follow())
+        await asyncio.wait_for(self._listening.wait(), 10)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+
+    async def _follow(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                await self._load_denied()  # after subscribing: nothing falls in between
+                self._listening.set()
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        jti, _, expires = message["data"].decode().partition(" ")
+                        self._deny(jti, int(expires or 0))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: subscribe and reload again
+                log.warning("the revoked-token channel failed (%s); resubscribing", exc)
+                await asyncio.sleep(RESUBSCRIBE_S)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _load_denied(self) -> None:
+        prefix = self._denied_key("")
+        async for key in self._redis.scan_iter(match=prefix + "*", count=1000):
+            ttl = await self._redis.ttl(key)
+            if ttl > 0:
+                self._deny(key.decode().removeprefix(prefix), int(time.time()) + ttl)
+
+    def _deny(self, jti: str, expires_at: int) -> None:
+        now = int(time.time())
+        if len(self._denied) > TOKEN_CACHE:
+            self._denied = {j: e for j, e in self._denied.items() if e > now}
+        self._denied[jti] = expires_at
+        for token, principal in list(self._verified.items()):
+            if principal.jti == jti:
+                del self._verified[token]
 
     # -- passwords ----------------------------------------------------------------------------
 
@@ -141,7 +209,9 @@ class Auth:
                 if family is not None and family[0] == principal.user_id:
                     await storage.revoke_family(conn, family[1])
         ttl = max(1, principal.expires_at - int(time.time()))
+        self._deny(principal.jti, principal.expires_at)
         await self._redis.set(self._denied_key(principal.jti), "1", ex=ttl)
+        await self._redis.publish(self._channel, f"{principal.jti} {principal.expires_at}")
 
     def _denied_key(self, jti: str) -> str:
         return f"{self._config.redis_prefix}denied:{jti}"
@@ -164,6 +234,17 @@ class Auth:
             raise Unauthorized("the access token is not valid", code="invalid_token")
         return Principal(int(sub), role, str(claims["jti"]), int(claims["exp"]))
 
+    def _verify(self, token: str) -> Principal:
+        """``decode``, remembered until the token expires."""
+        known = self._verified.get(token)
+        if known is not None and known.expires_at > time.time():
+            return known
+        principal = self.decode(token)
+        if len(self._verified) >= TOKEN_CACHE:
+            self._verified.clear()
+        self._verified[token] = principal
+        return principal
+
     async def principal(self, request: web.Request) -> Principal | None:
         """The request's user, or None for a visitor without an Authorization header."""
         if keys.PRINCIPAL in request:
@@ -175,8 +256,8 @@ class Auth:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("use 'Authorization: Bearer <token>'", code="invalid_token")
-            found = self.decode(token.strip())
-            if await self._redis.exists(self._denied_key(found.jti)):
+            found = self._verify(token.strip())
+            if found.jti in self._denied:
                 raise Unauthorized("this access token was logged out", code="token_revoked")
         request[keys.PRINCIPAL] = found
         return found

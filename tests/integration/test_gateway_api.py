@@ -411,3 +411,22 @@ async def test_health_and_readiness(client: Any) -> None:
     ready = await _json(await client.get("/api/v1/ready"), 200)
     assert ready["checks"] == {"postgres": "ok", "redis": "ok"}
     assert (await client.get("/api/v1/openapi.json")).status == 200
+
+
+async def test_logout_reaches_every_gateway_process(
+    aiohttp_client: Any, client: Any, config: Any, engine: Engine, alice: Account
+) -> None:
+    """Each process keeps the deny list in memory: a logout on one is refused on another."""
+    other = await aiohttp_client(create_app(config, engine=engine.client))
+    assert (await other.get("/api/v1/me", headers=alice.headers)).status == 200  # remembered
+    out = await client.post("/api/v1/auth/logout", json={}, headers=alice.headers)
+    assert out.status == 204
+    for _ in range(100):
+        resp = await other.get("/api/v1/me", headers=alice.headers)
+        if resp.status == 401:
+            break
+        await asyncio.sleep(0.02)
+    _error(await _json(resp, 401), "token_revoked")
+    # A process started after the logout loads the deny list.
+    late = await aiohttp_client(create_app(config, engine=engine.client))
+    _error(await _json(await late.get("/api/v1/me", headers=alice.headers), 401), "token_revoked")
