@@ -180,7 +180,10 @@ async def run_capacity(options: Options, say: Say) -> Capacity:
         finally:
             await conn.close()
         config = actors.HostConfig(
-            database_url=options.database_url, schema=schema, redis_url=options.redis_url
+            database_url=options.database_url,
+            schema=schema,
+            redis_url=options.redis_url,
+            channel_prefix=f"{schema}:",  # deltas on channels of this run's own
         )
         directory = actors.start_directory(
             config, shared_hosts=options.shared_hosts, namespace=schema

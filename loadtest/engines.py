@@ -137,6 +137,7 @@ class ActorEngine:
             schema=self._schema,
             redis_url=self._redis_url,
             flush_interval_s=self._flush_interval_s,
+            channel_prefix=f"{self._schema}:",  # deltas on channels of this run's own
         )
         self._directory = actors.start_directory(
             config, shared_hosts=self._shared_hosts, namespace=self._namespace

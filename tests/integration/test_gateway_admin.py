@@ -3,6 +3,7 @@ one through. A new admin route without a row here fails ``test_every_admin_route
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 from collections.abc import AsyncIterator, Callable
@@ -243,6 +244,12 @@ async def test_admin_changes_take_effect(
     assert (await hold.json())["price_cents"] == 3000  # the actor quotes the new prices
     shown = await (await client.get(f"/api/v1/shows/{w.show}")).json()
     assert shown["prices"] == prices
+    for _ in range(100):  # the live seat map follows the actor's PricesChanged delta
+        seatmap = await (await client.get(f"/api/v1/shows/{w.show}/seatmap")).json()
+        if seatmap["prices"] == prices:
+            break
+        await asyncio.sleep(0.02)
+    assert seatmap["prices"] == prices
     status, body = await _send(
         client, ("PUT", f"/api/v1/admin/shows/{w.show}/status", {"status": "cancelled"}), w.admin
     )

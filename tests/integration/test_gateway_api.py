@@ -430,3 +430,27 @@ async def test_logout_reaches_every_gateway_process(
     # A process started after the logout loads the deny list.
     late = await aiohttp_client(create_app(config, engine=engine.client))
     _error(await _json(await late.get("/api/v1/me", headers=alice.headers), 401), "token_revoked")
+
+
+async def test_shutdown_drains_websockets(
+    aiohttp_client: Any, config: Any, engine: Engine, show: int
+) -> None:
+    """On shutdown readiness turns off and open seat maps are closed with 1001 (going away),
+    so browsers reconnect to another gateway process."""
+    from aiohttp import WSMsgType
+
+    from gateway import keys
+
+    app = create_app(config, engine=engine.client)
+    client = await aiohttp_client(app)
+    ws = await client.ws_connect(f"/ws/shows/{show}")
+    first = await asyncio.wait_for(ws.receive_json(), 10)
+    assert first["type"] == "snapshot" and first["show_id"] == show
+    closing = asyncio.ensure_future(client.server.close())  # the server side only
+    message = await asyncio.wait_for(ws.receive(), 10)
+    while message.type == WSMsgType.TEXT:  # a heartbeat or delta may come first
+        message = await asyncio.wait_for(ws.receive(), 10)
+    assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    assert ws.close_code == 1001
+    await asyncio.wait_for(closing, 30)
+    assert app[keys.READY]["ready"] is False
