@@ -17,20 +17,9 @@ from gateway.app import create_app
 from gateway.routes import ENDPOINTS
 from tests.conftest import random_ref
 from tests.gateway_support import Account, make_account, new_key
-from tests.integration.shows import Engine, grid_layout, make_show, start_engine, stop_engine
+from tests.integration.shows import Engine, grid_layout, make_show
 
 Request = tuple[str, str, dict[str, Any] | None]
-
-
-@pytest.fixture
-async def engine(
-    ray_session: None, database_url: str, schema: str, redis_url: str, config: Any
-) -> AsyncIterator[Engine]:
-    started = await start_engine(
-        database_url, schema, redis_url, channel_prefix=config.redis_prefix
-    )
-    yield started
-    await stop_engine(started)
 
 
 class World:

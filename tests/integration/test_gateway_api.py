@@ -13,18 +13,7 @@ import pytest
 import actors
 from gateway.app import create_app
 from tests.gateway_support import PASSWORD, Account, make_account, new_key, tomorrow
-from tests.integration.shows import Engine, make_show, start_engine, stop_engine
-
-
-@pytest.fixture
-async def engine(
-    ray_session: None, database_url: str, schema: str, redis_url: str, config: Any
-) -> AsyncIterator[Engine]:
-    started = await start_engine(
-        database_url, schema, redis_url, channel_prefix=config.redis_prefix
-    )
-    yield started
-    await stop_engine(started)
+from tests.integration.shows import Engine, make_show
 
 
 @pytest.fixture

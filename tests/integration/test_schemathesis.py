@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from tests.gateway_support import make_account
-from tests.integration.shows import Engine, make_show, start_engine, stop_engine
+from tests.integration.shows import Engine, make_show
 
 pytestmark = pytest.mark.slow
 
@@ -28,17 +27,6 @@ CHECKS = ",".join(
         "response_schema_conformance",
     ]
 )
-
-
-@pytest.fixture
-async def engine(
-    ray_session: None, database_url: str, schema: str, redis_url: str, config: Any
-) -> AsyncIterator[Engine]:
-    started = await start_engine(
-        database_url, schema, redis_url, channel_prefix=config.redis_prefix
-    )
-    yield started
-    await stop_engine(started)
 
 
 async def test_no_server_errors_and_every_answer_in_the_schema(
