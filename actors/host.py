@@ -220,6 +220,8 @@ class ShowHost:
         if show_id in self._shows or show_id in self._disowned:
             return
         self._install(record, now, self._layout(record))
+        if self._writer is not None:
+            await self._writer.announce_activation(show_id, record.version)
         log.info("%s activated show %d at version %d", self.name, show_id, record.version)
 
     def _install(self, record: ShowRecord, now: float, layout: Layout) -> None:

@@ -244,6 +244,20 @@ class WriteBehind:
             self._on_poisoned(show_id)
         await self._publish([e for _, m, e in taken if m.show_id not in poisoned])
 
+    async def announce_activation(self, show_id: int, version: int) -> None:
+        """Tell watchers that the show (re)started here at ``version``: after a crash that can
+        be below what they saw (holds younger than a flush are lost), so they must refetch."""
+        if self._redis is None:
+            return
+        message = (
+            f'{{"show_id": {show_id}, "version": {version}, "kind": "ShowActivated", '
+            '"changes": []}'
+        )
+        try:
+            await self._redis.publish(channel(show_id, self._prefix), message)
+        except Exception as exc:  # watchers then notice at the next gap instead
+            log.warning("announcing show %d failed: %s", show_id, exc)
+
     async def _publish(self, events: list[Event]) -> None:
         if self._publish_all is None or not events:
             return

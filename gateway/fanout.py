@@ -615,6 +615,8 @@ class Fanout:
             return
         if mirror.pending is not None:
             mirror.pending.append(delta)
+        elif delta.get("kind") == "ShowActivated":  # its host (re)loaded it: versions restart
+            self._start_reload(mirror, f"show reactivated at version {delta['version']}")
         elif delta["version"] <= mirror.version:
             return  # already in the snapshot
         elif not mirror.follows(delta):
