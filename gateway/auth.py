@@ -143,10 +143,7 @@ class Auth:
         now = int(time.time())
         if len(self._denied) > TOKEN_CACHE:
             self._denied = {j: e for j, e in self._denied.items() if e > now}
-        self._denied[jti] = expires_at
-        for token, principal in list(self._verified.items()):
-            if principal.jti == jti:
-                del self._verified[token]
+        self._denied[jti] = expires_at  # checked after _verify: remembered tokens too
 
     # -- passwords ----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gateway import idempotency, keys
-from gateway.auth import Principal
+from gateway.auth import Principal, require_user
 from gateway.errors import BadRequest, PreconditionRequired, ValidationFailed, describe
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -144,15 +144,12 @@ def handle(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
 
 
 async def _run(endpoint: Endpoint, request: web.Request) -> web.StreamResponse:
-    auth = request.app[keys.AUTH]
     principal: Principal | None = None
-    if endpoint.auth != ("none",):
-        principal = await auth.principal(request)
     if endpoint.needs_user:
-        from gateway.auth import require_user
-
         roles = () if endpoint.auth == ("user",) else endpoint.auth
         principal = await require_user(request, *roles)
+    elif endpoint.auth == ("optional",):
+        principal = await request.app[keys.AUTH].principal(request)
     try:
         path = (
             endpoint.path_model.model_validate(dict(request.match_info))
