@@ -60,6 +60,9 @@ class HostConfig:
     idle_after_s: float = 600.0
     confirm_timeout_s: float = 15.0
     hold_ttl_s: float = 300.0
+    # A hold whose payment started lives this long from then, but never past its lifetime.
+    payment_ttl_s: float = 600.0
+    max_hold_lifetime_s: float = 1200.0
     pool_size: int = 4
     # Prefix of the Redis channels deltas go out on (the gateway's redis_prefix).
     channel_prefix: str = "seatserver:"
@@ -236,6 +239,8 @@ class ShowHost:
             blocked=record.blocked,
             now=now,
             hold_ttl=self._config.hold_ttl_s,
+            payment_ttl=self._config.payment_ttl_s,
+            max_hold_lifetime=self._config.max_hold_lifetime_s,
         )
         meta = ShowMeta(record.show_id, record.show_date, record.currency)
         self._shows[record.show_id] = _Slot(seatmap, meta)

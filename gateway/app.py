@@ -35,9 +35,12 @@ log = logging.getLogger("gateway")
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(config: GatewayConfig, *, engine: Any = None) -> web.Application:
+def create_app(
+    config: GatewayConfig, *, engine: Any = None, provider: Any = None
+) -> web.Application:
     """The aiohttp application. ``engine`` (a ``ShowClient``) is found through Ray's named
-    directory in ``config.ray_namespace`` when not given."""
+    directory in ``config.ray_namespace`` when not given; ``provider`` (a payment provider) is
+    built from ``config.payments`` when not given."""
     from gateway.ws import fanout_ctx, show_socket
 
     app = web.Application(
@@ -50,6 +53,7 @@ def create_app(config: GatewayConfig, *, engine: Any = None) -> web.Application:
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_engine_ctx(engine))
     app.cleanup_ctx.append(fanout_ctx)
+    app.cleanup_ctx.append(_payments_ctx(provider))
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_drain)
     for endpoint in ENDPOINTS:
@@ -101,6 +105,36 @@ def _engine_ctx(engine: Any) -> Any:
 
             app[keys.ENGINE] = ShowClient(find_directory(app[keys.CONFIG].ray_namespace))
         yield
+
+    return ctx
+
+
+def _payments_ctx(provider: Any) -> Any:
+    """The booking saga on the configured provider, and (if configured) its reconciler."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        import payments
+
+        settings = app[keys.CONFIG].payments
+        if settings is None:
+            app[keys.SAGA] = None
+            yield
+            return
+        chosen = provider if provider is not None else payments.build_provider(settings)
+        saga = payments.build_saga(settings, app[keys.POOL], app[keys.ENGINE], chosen)
+        app[keys.SAGA] = saga
+        stop = asyncio.Event()
+        task = None
+        if settings.reconcile_interval_s > 0:
+            task = asyncio.create_task(
+                payments.run_reconciler(saga, stop, interval_s=settings.reconcile_interval_s)
+            )
+        yield
+        stop.set()
+        if task is not None:
+            await task
+        if provider is None:
+            await chosen.close()
 
     return ctx
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,5 @@ class GatewayConfig:
     # Argon2 cost parameters (tests lower them to keep the suite fast).
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    # Payments (a ``payments.PaymentsConfig``); None: checkout answers 503 payments_disabled.
+    payments: Any = None

@@ -12,10 +12,10 @@
      ├── PreconditionRequired 428    idempotency_key_required
      └── ServiceUnavailable  503     service_unavailable
 
-Domain errors (``actors.BookingError``, ``storage.StorageError`` and their subclasses) know
-nothing of HTTP: ``STATUS`` maps their classes to a status, and ``status_for`` walks a class's
-MRO so a subclass is answered like its parent unless it is mapped itself (starlette's
-exception handlers). Every answer, HTTP or websocket, is one envelope::
+Domain errors (``actors.BookingError``, ``storage.StorageError``, ``payments.PaymentError`` and
+their subclasses) know nothing of HTTP: ``STATUS`` maps their classes to a status, and
+``status_for`` walks a class's MRO so a subclass is answered like its parent unless it is mapped
+itself (starlette's exception handlers). Every answer, HTTP or websocket, is one envelope::
 
     {"error": {"code": "seat_unavailable", "message": "…", "details": {"seats": ["A1"]}}}
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 import actors
+import payments
 import storage
 
 
@@ -135,12 +136,26 @@ STATUS: dict[type[Exception], int] = {
     storage.ShowInPast: 422,
     storage.MissingPrice: 422,
     storage.InvalidCatalogData: 422,
+    # the booking saga
+    payments.PaymentError: 409,
+    payments.CheckoutClosed: 409,
+    payments.TooManyAttempts: 409,
+    payments.PaymentNotOpen: 409,
+    payments.PaymentDeclinedError: 402,
+    payments.ProviderDown: 503,
+    payments.SettlementPending: 503,
+    payments.CancellationClosed: 409,
+    payments.InvalidWebhook: 400,
 }
 
 #: Errors worth retrying: answered with Retry-After.
 RETRY_AFTER_S: dict[int, int] = {503: 1, 202: 1}
 
-DOMAIN_ERRORS: tuple[type[Exception], ...] = (actors.BookingError, storage.StorageError)
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (
+    actors.BookingError,
+    storage.StorageError,
+    payments.PaymentError,
+)
 
 
 def status_for(error_type: type[BaseException]) -> int | None:
@@ -167,4 +182,7 @@ def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     details = dict(getattr(exc, "details", {}) or {})
     message = getattr(exc, "message", str(exc))
     headers = {"Retry-After": str(RETRY_AFTER_S[status])} if status in RETRY_AFTER_S else {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers = {"Retry-After": str(max(1, round(retry_after)))}
     return status, envelope(code, message, details), headers

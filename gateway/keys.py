@@ -24,6 +24,7 @@ SOCKETS = web.AppKey("sockets", set)  # open websockets, closed on shutdown
 # async (show_id) -> storage.ShowDetails, cached for a few seconds
 SHOW_INFO = web.AppKey("show_info", Any)
 READY = web.AppKey("ready", dict)  # {"ready": bool}: readiness flips off when draining
+SAGA = web.AppKey("saga", Any)  # payments.Saga, or None when payments are not configured
 
 # Per-request storage.
 REQUEST_ID = web.RequestKey("request_id", str)

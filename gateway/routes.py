@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway import schemas as s
 from gateway.endpoint import Endpoint
-from gateway.views import accounts, admin, catalog, health, holds
+from gateway.views import accounts, admin, catalog, health, holds, payments
 
 API = "/api/v1"
 USER = ("user",)
@@ -229,9 +229,69 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "One of my bookings",
         "bookings",
         path_model=s.BookingPath,
-        response=s.BookingOut,
+        response=s.BookingDetailOut,
         auth=USER,
         errors=(401, 404),
+    ),
+    _e(
+        "POST",
+        "/bookings/{booking_id}/cancel",
+        payments.cancel_booking,
+        "Cancel my booking; refunded by the policy, seats back on sale",
+        "bookings",
+        path_model=s.BookingPath,
+        response=s.CancellationOut,
+        auth=USER,
+        idempotency="required",
+        errors=(401, 404, 409, 428, 503),
+    ),
+    # payments
+    _e(
+        "POST",
+        "/shows/{show_id}/holds/{hold_id}/checkout",
+        payments.checkout,
+        "Start paying for a hold (or find its open payment); the hold becomes payment-pending",
+        "payments",
+        path_model=s.HoldPath,
+        response=s.PaymentOut,
+        status=201,
+        auth=USER,
+        idempotency="required",
+        errors=(401, 403, 404, 409, 410, 428, 503),
+    ),
+    _e(
+        "POST",
+        "/payments/{payment_id}/confirm",
+        payments.confirm_payment,
+        "Pay with a payment method from the provider's script; answers once booked",
+        "payments",
+        path_model=s.PaymentPath,
+        body=s.ConfirmPaymentIn,
+        response=s.PaymentOut,
+        auth=USER,
+        idempotency="required",
+        errors=(401, 402, 404, 409, 422, 428, 503),
+    ),
+    _e(
+        "GET",
+        "/payments/{payment_id}",
+        payments.get_payment,
+        "One of my payments: its status, and its booking once booked",
+        "payments",
+        path_model=s.PaymentPath,
+        response=s.PaymentOut,
+        auth=USER,
+        errors=(401, 404),
+    ),
+    _e(
+        "POST",
+        "/payments/webhook",
+        payments.webhook,
+        "The payment provider's notifications (signed)",
+        "payments",
+        response=s.WebhookOut,
+        idempotency="none",
+        errors=(400, 413, 503),
     ),
     # admin
     _e(

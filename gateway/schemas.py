@@ -365,8 +365,78 @@ class BookingOut(BaseModel):
     starts_at: dt.datetime
 
 
+class RefundOut(BaseModel):
+    refund_id: str
+    reason: Literal["customer_cancel", "show_cancelled", "hold_lost", "duplicate_payment"]
+    amount_cents: int
+    currency: str
+    status: Literal["pending", "succeeded", "none"]
+    created_at: dt.datetime
+
+
+class BookingDetailOut(BookingOut):
+    payment_id: str | None
+    refund: RefundOut | None
+
+
 class BookingsOut(BaseModel):
     bookings: list[BookingOut]
+
+
+# -- payments --------------------------------------------------------------------------------
+
+
+class PaymentPath(Lenient):
+    payment_id: Uuid
+
+
+class ConfirmPaymentIn(Strict):
+    payment_method: Annotated[
+        str,
+        StringConstraints(pattern=r"^(pm|card|src)_[A-Za-z0-9_]{1,200}$"),
+        Field(description="a payment method id from the provider's script; never card data"),
+    ]
+
+
+class ProviderOut(BaseModel):
+    name: str
+    publishable_key: str
+    js_base: str | None
+
+
+class PaymentOut(BaseModel):
+    payment_id: str
+    hold_id: str
+    show_id: int
+    seats: list[str]
+    attempt: int
+    status: Literal[
+        "creating", "open", "succeeded", "booked", "refunding", "refunded", "failed", "canceled"
+    ]
+    amount_cents: int
+    currency: str
+    booking_id: str | None
+    refunded_cents: int
+    last_error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    client_secret: str | None
+    provider: ProviderOut
+
+
+class WebhookOut(BaseModel):
+    received: bool
+    outcome: str
+
+
+class CancellationOut(BaseModel):
+    booking: BookingOut
+    refund: RefundOut | None
+
+
+class ShowCancelledOut(BaseModel):
+    bookings_cancelled: int
+    bookings_left_for_later: int
 
 
 # -- admin -----------------------------------------------------------------------------------
@@ -512,6 +582,9 @@ class StatusIn(Strict):
 class StatusOut(BaseModel):
     show_id: int
     status: Status
+    # When the show was cancelled: its bookings cancelled and refunded now, and those left to
+    # the reconciler.
+    refunds: ShowCancelledOut | None = None
 
 
 class Health(BaseModel):

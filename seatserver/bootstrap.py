@@ -107,6 +107,8 @@ def host_config(settings: Settings, database_url: str, redis_url: str | None) ->
         idle_after_s=settings.show_idle_s,
         confirm_timeout_s=settings.confirm_timeout_s,
         hold_ttl_s=settings.hold_ttl_s,
+        payment_ttl_s=settings.payment_ttl_s,
+        max_hold_lifetime_s=settings.max_hold_lifetime_s,
         channel_prefix=settings.redis_prefix,
     )
 
@@ -124,11 +126,57 @@ def start_engine(settings: Settings, services: Services) -> Any:
     )
 
 
-def gateway_config(settings: Settings, database_url: str, redis_url: str) -> Any:
+LOCAL_STRIPE_SECRET_KEY = "sk_test_seatserver_local"
+LOCAL_STRIPE_PUBLISHABLE_KEY = "pk_test_seatserver_local"
+
+
+def payments_config(
+    settings: Settings,
+    *,
+    local_stripe_url: str | None = None,
+    local_webhook_secret: str | None = None,
+    reconcile: bool = True,
+) -> Any:
+    """Stripe as the settings name it, or the local Stripe ``up`` runs; None if neither."""
+    from payments import PaymentsConfig
+
+    common: dict[str, Any] = {
+        "max_attempts": settings.payment_max_attempts,
+        "settle_after_s": settings.payment_settle_after_s,
+        "refund_policy": settings.refund_policy,
+        "breaker_failures": settings.breaker_failures,
+        "breaker_reset_s": settings.breaker_reset_s,
+        "reconcile_interval_s": settings.reconcile_interval_s if reconcile else 0.0,
+    }
+    if settings.stripe_api_key is not None:
+        assert settings.stripe_webhook_secret and settings.stripe_publishable_key
+        return PaymentsConfig(
+            stripe_api_key=settings.stripe_api_key,
+            stripe_webhook_secret=settings.stripe_webhook_secret,
+            stripe_publishable_key=settings.stripe_publishable_key,
+            stripe_api_base=settings.stripe_api_base,
+            **common,
+        )
+    if local_stripe_url is None or local_webhook_secret is None:
+        return None
+    return PaymentsConfig(
+        stripe_api_key=LOCAL_STRIPE_SECRET_KEY,
+        stripe_webhook_secret=local_webhook_secret,
+        stripe_publishable_key=LOCAL_STRIPE_PUBLISHABLE_KEY,
+        stripe_api_base=local_stripe_url,
+        stripe_js_base=local_stripe_url,
+        **common,
+    )
+
+
+def gateway_config(
+    settings: Settings, database_url: str, redis_url: str, payments: Any = None
+) -> Any:
     """The plain values a gateway process gets."""
     from gateway import GatewayConfig
 
     return GatewayConfig(
+        payments=payments,
         database_url=database_url,
         redis_url=redis_url,
         database_schema=settings.database_schema,

@@ -126,41 +126,116 @@ def _stop_event() -> asyncio.Event:
 async def _serve(
     settings: Settings, services: bootstrap.Services, directory: Any, on_gateway: Any
 ) -> None:
-    """Run until SIGINT/SIGTERM: serve the gateway, keep booking partitions created ahead,
-    give upcoming flash sales their own hosts."""
+    """Run until SIGINT/SIGTERM: the local Stripe and mail catcher (development), the gateway
+    with its reconciler, the outbox's mail worker; keep booking partitions created ahead, give
+    upcoming flash sales their own hosts."""
     from actors.flash import prepare_flash_sales
 
     stop = _stop_event()
     database_url = services.database_url
     assert services.redis_url is not None
-    runner, url = await bootstrap.start_gateway(
-        bootstrap.gateway_config(settings, database_url, services.redis_url),
-        settings.http_host,
-        settings.http_port,
-    )
-    on_gateway(url)
-    pool = await storage.create_pool(database_url, schema=settings.database_schema, max_size=2)
-    lead = dt.timedelta(seconds=settings.flash_sale_lead_s)
-    last_partitions = -PARTITION_CHECK_INTERVAL_S
-    announced: set[int] = set()
-    try:
-        while not stop.is_set():
-            if time.monotonic() - last_partitions >= PARTITION_CHECK_INTERVAL_S:
-                async with pool.acquire() as conn:
-                    await storage.ensure_partitions_ahead(
-                        conn, dt.date.today(), months_ahead=settings.partitions_ahead_months
-                    )
-                last_partitions = time.monotonic()
-            prepared = await prepare_flash_sales(pool, directory, dt.datetime.now(dt.UTC), lead)
-            if new := sorted(set(prepared) - announced):
-                _say(f"flash sales prepared: shows {new}")
-                announced.update(new)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), FLASH_SALE_CHECK_INTERVAL_S)
-    finally:
-        await runner.cleanup()  # readiness off, websockets closed with 1001, requests drained
-        await pool.close()
-        await directory.shutdown.remote()
+    async with contextlib.AsyncExitStack() as stack:
+        local = await stack.enter_async_context(_local_stand_ins(settings))
+        config = bootstrap.gateway_config(
+            settings,
+            database_url,
+            services.redis_url,
+            bootstrap.payments_config(
+                settings,
+                local_stripe_url=local.get("stripe_url"),
+                local_webhook_secret=local.get("webhook_secret"),
+            ),
+        )
+        runner, url = await bootstrap.start_gateway(config, settings.http_host, settings.http_port)
+        stack.push_async_callback(runner.cleanup)  # readiness off, websockets closed, drained
+        if "stripe_url" in local:
+            from payments.localstripe import register_webhook
+
+            await register_webhook(
+                local["stripe_url"],
+                "seatserver",
+                url + "/api/v1/payments/webhook",
+                local["webhook_secret"],
+            )
+        pool = await storage.create_pool(database_url, schema=settings.database_schema, max_size=3)
+        stack.push_async_callback(pool.close)
+        mailer = asyncio.create_task(_send_mail(settings, pool, stop, local.get("smtp_port")))
+        on_gateway(url, local)
+        lead = dt.timedelta(seconds=settings.flash_sale_lead_s)
+        last_partitions = -PARTITION_CHECK_INTERVAL_S
+        announced: set[int] = set()
+        try:
+            while not stop.is_set():
+                if time.monotonic() - last_partitions >= PARTITION_CHECK_INTERVAL_S:
+                    async with pool.acquire() as conn:
+                        await storage.ensure_partitions_ahead(
+                            conn, dt.date.today(), months_ahead=settings.partitions_ahead_months
+                        )
+                    last_partitions = time.monotonic()
+                prepared = await prepare_flash_sales(pool, directory, dt.datetime.now(dt.UTC), lead)
+                if new := sorted(set(prepared) - announced):
+                    _say(f"flash sales prepared: shows {new}")
+                    announced.update(new)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), FLASH_SALE_CHECK_INTERVAL_S)
+        finally:
+            stop.set()
+            await mailer
+            await directory.shutdown.remote()
+
+
+@contextlib.asynccontextmanager
+async def _local_stand_ins(settings: Settings) -> Any:
+    """In development, with no Stripe key or SMTP host set: a local Stripe (localstripe) and a
+    mail catcher, both on loopback; yields what the rest needs to reach them."""
+    import secrets
+
+    found: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.stripe_api_key is None:
+            from payments.localstripe import start_localstripe
+
+            local = await start_localstripe(
+                port=settings.localstripe_port, state=settings.data_dir / "localstripe.pickle"
+            )
+            stack.callback(local.stop)
+            await local.wait_ready()
+            found["stripe_url"] = local.url
+            found["webhook_secret"] = "whsec_" + secrets.token_hex(24)
+            _say(f"payments: local Stripe at {local.url} (test card 4242 4242 4242 4242)")
+        if settings.smtp_host is None:
+            from notifications.catcher import start_catcher
+
+            mail_dir = settings.data_dir / "mail"
+            catcher = await start_catcher(mail_dir, port=settings.mail_catcher_port)
+            stack.push_async_callback(catcher.stop)
+            found["smtp_port"] = catcher.port
+            _say(f"mail: caught at smtp://127.0.0.1:{catcher.port}, kept in {mail_dir}")
+        yield found
+
+
+async def _send_mail(
+    settings: Settings, pool: Any, stop: asyncio.Event, catcher_port: int | None
+) -> None:
+    """The outbox's mail worker until ``stop``."""
+    from notifications.smtp import SmtpConfig
+    from notifications.worker import OutboxWorker
+
+    if catcher_port is not None:
+        smtp = SmtpConfig(
+            host="127.0.0.1", port=catcher_port, starttls=False, mail_from=settings.mail_from
+        )
+    else:
+        assert settings.smtp_host is not None
+        smtp = SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            mail_from=settings.mail_from,
+        )
+    await OutboxWorker(pool, smtp).run(stop)
 
 
 def up(settings: Settings, args: argparse.Namespace) -> int:
@@ -196,7 +271,7 @@ def up(settings: Settings, args: argparse.Namespace) -> int:
         assert services.redis_url is not None
         redis_url = services.redis_url
 
-        def announce(url: str) -> None:
+        def announce(url: str, local: dict[str, Any]) -> None:
             write_runtime(
                 settings.data_dir,
                 Runtime(
@@ -206,6 +281,9 @@ def up(settings: Settings, args: argparse.Namespace) -> int:
                     redis_url=redis_url,
                     ray_address=ray_address,
                     http_url=url,
+                    local_stripe_url=local.get("stripe_url"),
+                    local_webhook_secret=local.get("webhook_secret"),
+                    smtp_port=local.get("smtp_port"),
                 ),
             )
             _say(f"up: Postgres {services.database_url}, Redis {redis_url}, Ray {ray_address}")
@@ -237,7 +315,17 @@ def gateway(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     settings = settings.model_copy(update={"ray_address": ray_address})
     bootstrap.start_ray(settings)
-    config = bootstrap.gateway_config(settings, database_url, redis_url)
+    config = bootstrap.gateway_config(
+        settings,
+        database_url,
+        redis_url,
+        bootstrap.payments_config(
+            settings,
+            local_stripe_url=runtime.local_stripe_url if runtime else None,
+            local_webhook_secret=runtime.local_webhook_secret if runtime else None,
+            reconcile=False,  # the instance `up` runs reconciles
+        ),
+    )
 
     async def serve() -> None:
         stop = _stop_event()

@@ -19,6 +19,10 @@ class Runtime:
     redis_url: str
     ray_address: str
     http_url: str | None = None
+    # The local Stripe `up` runs (development), for the other processes that join.
+    local_stripe_url: str | None = None
+    local_webhook_secret: str | None = None
+    smtp_port: int | None = None
 
 
 def write_runtime(data_dir: Path, runtime: Runtime) -> Path:

@@ -80,6 +80,44 @@ class Settings(BaseSettings):
     # Seed of the deterministic demo data.
     demo_seed: int = 42
 
+    # -- payments --
+    # Stripe secret key; unset in development: a local Stripe (localstripe) on loopback.
+    stripe_api_key: str | None = None
+    stripe_publishable_key: str | None = None
+    # Secret that signs Stripe's webhooks ("whsec_..."); required with a Stripe key.
+    stripe_webhook_secret: str | None = None
+    # Stripe API address (unset: Stripe's own); a test or staging stand-in may be named here.
+    stripe_api_base: str | None = None
+    # Port of the local Stripe that `up` starts when no key is set.
+    localstripe_port: int = Field(default=8420, ge=1024, le=65535)
+    # Seconds a hold lives once its payment started (once, never past its lifetime).
+    payment_ttl_s: float = Field(default=600.0, gt=0)
+    # Longest a hold can live, extensions and payment included, in seconds.
+    max_hold_lifetime_s: float = Field(default=1200.0, gt=0)
+    # Payment attempts per hold (a declined card may be retried); the hold goes after the last.
+    payment_max_attempts: int = Field(default=3, ge=1, le=10)
+    # A payment unsettled this long is asked of the provider (a webhook may have been missed).
+    payment_settle_after_s: float = Field(default=60.0, ge=0)
+    # Seconds between reconciliation passes (0: none in this process).
+    reconcile_interval_s: float = Field(default=15.0, ge=0)
+    # Refund on cancellation by the customer: "SECONDS_BEFORE:PERCENT,...", longest lead first.
+    refund_policy: str = "7200:100,1800:50"
+    # Circuit breaker: consecutive provider failures that open it, seconds before a trial call.
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_reset_s: float = Field(default=30.0, gt=0, le=3600)
+
+    # -- mail --
+    # SMTP server of the confirmation emails; unset in development: a local mail catcher that
+    # keeps what it receives under data_dir/mail.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "SeatServer <tickets@seatserver.localhost>"
+    # Port of the local mail catcher that `up` starts when no SMTP host is set.
+    mail_catcher_port: int = Field(default=8025, ge=1024, le=65535)
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.environment == "production":
@@ -93,6 +131,30 @@ class Settings(BaseSettings):
                     "production needs SEATSERVER_DATABASE_URL and SEATSERVER_REDIS_URL; "
                     "the embedded servers are for development only"
                 )
+        if self.environment == "production" and (
+            self.stripe_api_key is None or self.stripe_webhook_secret is None
+        ):
+            raise ValueError(
+                "production needs SEATSERVER_STRIPE_API_KEY and SEATSERVER_STRIPE_WEBHOOK_SECRET; "
+                "the local Stripe is for development only"
+            )
+        if self.stripe_api_key is not None and not (
+            self.stripe_webhook_secret and self.stripe_publishable_key
+        ):
+            raise ValueError(
+                "SEATSERVER_STRIPE_API_KEY needs SEATSERVER_STRIPE_WEBHOOK_SECRET and "
+                "SEATSERVER_STRIPE_PUBLISHABLE_KEY"
+            )
+        if self.payment_ttl_s > self.max_hold_lifetime_s:
+            raise ValueError(
+                "SEATSERVER_PAYMENT_TTL_S must not exceed SEATSERVER_MAX_HOLD_LIFETIME_S"
+            )
+        from payments.policy import PolicyError, RefundPolicy
+
+        try:
+            RefundPolicy.parse(self.refund_policy)
+        except PolicyError as exc:
+            raise ValueError(f"SEATSERVER_REFUND_POLICY: {exc}") from exc
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("SEATSERVER_DB_POOL_MIN must not exceed SEATSERVER_DB_POOL_MAX")
         return self

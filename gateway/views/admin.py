@@ -177,4 +177,8 @@ async def set_status(call: Call) -> dict[str, Any]:
             raise
         status = wanted
     call.app[keys.SHOW_INFO].forget(show_id)
-    return {"show_id": show_id, "status": status}
+    refunds = None
+    saga = call.app[keys.SAGA]
+    if status == "cancelled" and saga is not None:
+        refunds = await saga.cancel_show(show_id)  # everyone is refunded in full
+    return {"show_id": show_id, "status": status, "refunds": refunds}

@@ -14,6 +14,7 @@ import storage
 from gateway import keys, serialize
 from gateway.endpoint import Call
 from gateway.idempotency import derived_id
+from storage import payments as payments_store
 
 
 async def _currency(call: Call, show_id: int) -> str:
@@ -69,7 +70,7 @@ async def extend_hold(call: Call) -> dict[str, Any]:
     return serialize.hold(hold, show_id, await _currency(call, show_id))
 
 
-def _booking(b: storage.BookingRecord) -> dict[str, Any]:
+def booking_out(b: storage.BookingRecord) -> dict[str, Any]:
     return {
         "booking_id": b.booking_id,
         "show_id": b.show_id,
@@ -92,7 +93,7 @@ async def my_bookings(call: Call) -> dict[str, Any]:
         found = await storage.bookings_of_user(
             conn, call.user.user_id, limit=call.query.limit, before=call.query.before
         )
-    return {"bookings": [_booking(b) for b in found]}
+    return {"bookings": [booking_out(b) for b in found]}
 
 
 async def get_booking(call: Call) -> dict[str, Any]:
@@ -110,4 +111,13 @@ async def get_booking(call: Call) -> dict[str, Any]:
     if not allowed:
         # Someone else's booking is answered as missing: ids are not probed.
         raise storage.NotFound("no such booking", {"booking_id": booking.booking_id})
-    return _booking(booking)
+    async with call.app[keys.POOL].acquire() as conn:
+        payment = await payments_store.payment_of_booking(conn, booking.booking_id, booking.hold_id)
+        refund = await payments_store.refund_of_booking(conn, booking.booking_id)
+    from gateway.views.payments import refund_out
+
+    return {
+        **booking_out(booking),
+        "payment_id": None if payment is None else payment.payment_id,
+        "refund": refund_out(refund),
+    }

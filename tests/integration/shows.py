@@ -88,6 +88,7 @@ class Engine:
     client: ShowClient
     directory: Any
     config: actors.HostConfig
+    namespace: str = ""
 
 
 async def start_engine(
@@ -102,13 +103,14 @@ async def start_engine(
     host_config = actors.HostConfig(
         database_url=database_url, schema=schema, redis_url=redis_url, **config
     )
+    namespace = random_ref("ns")
     directory = actors.start_directory(
         host_config,
         shared_hosts=2,
-        namespace=random_ref("ns"),
+        namespace=namespace,
         max_dedicated_hosts=max_dedicated_hosts,
     )
-    return Engine(ShowClient(directory), directory, host_config)
+    return Engine(ShowClient(directory), directory, host_config, namespace)
 
 
 async def stop_engine(engine: Engine) -> None:

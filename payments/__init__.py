@@ -1,0 +1,41 @@
+"""Payments: the booking saga on a payment provider (Stripe), refunds by policy, reconciliation
+and the circuit breaker around the provider. It builds on the show actors (seats) and storage
+(the saga's records); the gateway exposes it over HTTP."""
+
+from payments.config import PaymentsConfig, build_provider, build_saga
+from payments.errors import (
+    CancellationClosed,
+    CheckoutClosed,
+    InvalidWebhook,
+    PaymentDeclinedError,
+    PaymentError,
+    PaymentNotOpen,
+    ProviderDown,
+    SettlementPending,
+    TooManyAttempts,
+)
+from payments.policy import DEFAULT_POLICY, PolicyError, RefundPolicy
+from payments.saga import Cancellation, Saga, SagaConfig, booking_id_of, run_reconciler
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "CancellationClosed",
+    "Cancellation",
+    "CheckoutClosed",
+    "InvalidWebhook",
+    "PaymentDeclinedError",
+    "PaymentError",
+    "PaymentNotOpen",
+    "PaymentsConfig",
+    "PolicyError",
+    "ProviderDown",
+    "RefundPolicy",
+    "Saga",
+    "SagaConfig",
+    "SettlementPending",
+    "TooManyAttempts",
+    "booking_id_of",
+    "build_provider",
+    "build_saga",
+    "run_reconciler",
+]
