@@ -143,6 +143,7 @@ STATUS: dict[type[Exception], int] = {
     payments.PaymentNotOpen: 409,
     payments.PaymentDeclinedError: 402,
     payments.ProviderDown: 503,
+    payments.ProviderRefused: 502,
     payments.SettlementPending: 503,
     payments.CancellationClosed: 409,
     payments.InvalidWebhook: 400,

@@ -11,6 +11,7 @@ from payments.errors import (
     PaymentError,
     PaymentNotOpen,
     ProviderDown,
+    ProviderRefused,
     SettlementPending,
     TooManyAttempts,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "PaymentsConfig",
     "PolicyError",
     "ProviderDown",
+    "ProviderRefused",
     "RefundPolicy",
     "Saga",
     "SagaConfig",

@@ -7,6 +7,7 @@ class has a stable ``code`` and the gateway maps classes to statuses.
      ├── PaymentNotOpen        the payment is past the point where it could be paid
      ├── PaymentDeclinedError  the card said no (a new attempt may succeed)
      ├── ProviderDown          the provider is unreachable or the breaker is open
+     ├── ProviderRefused       the provider refused a request of ours (a bug or a bad setup)
      ├── SettlementPending     money moved but the seat side is not settled yet: try later
      ├── CancellationClosed    the show has started; a booking can no longer be cancelled
      └── InvalidWebhook        unsigned, tampered or stale notification
@@ -52,6 +53,10 @@ class PaymentDeclinedError(PaymentError):
 
 class ProviderDown(PaymentError):
     code = "payment_provider_unavailable"
+
+
+class ProviderRefused(PaymentError):
+    code = "payment_provider_refused"
 
 
 class SettlementPending(PaymentError):

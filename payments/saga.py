@@ -43,6 +43,7 @@ from payments.errors import (
     PaymentDeclinedError,
     PaymentNotOpen,
     ProviderDown,
+    ProviderRefused,
     SettlementPending,
     TooManyAttempts,
 )
@@ -94,6 +95,8 @@ class SagaConfig:
     concurrency: int = 8
     # Rows the reconciler looks at per kind and pass.
     batch: int = 100
+    # How long a second try waits for a booking the first try is making durable.
+    durable_wait_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,11 @@ class Saga:
                 "the payment provider is unavailable; the hold is kept, try again shortly",
                 {"payment_id": payment.payment_id},
                 retry_after=exc.retry_after,
+            ) from exc
+        except ProviderRejected as exc:
+            raise ProviderRefused(
+                "the payment provider refused to start this payment",
+                {"payment_id": payment.payment_id, "provider_code": exc.code},
             ) from exc
         async with self._pool.acquire() as conn:
             moved = await records.move_payment(
@@ -379,11 +387,7 @@ class Saga:
         except actors.InvalidRequest as exc:
             if exc.details.get("booking_id") != booking_id:
                 raise
-            async with self._pool.acquire() as conn:  # an earlier try confirmed it
-                if await records.booking_status(conn, booking_id) is None:
-                    raise SettlementPending(
-                        "the booking is not durable yet", {"booking_id": booking_id}, retry_after=1
-                    ) from exc
+            await self._until_durable(booking_id, exc)  # an earlier or concurrent try made it
         except _UNSEATED as exc:
             return await self._refund_unseated(payment, exc)
         except _NOT_YET as exc:
@@ -401,6 +405,19 @@ class Saga:
             )
         await self._step(payment.payment_id, "booked")
         return moved or await self.get(payment.payment_id)
+
+    async def _until_durable(self, booking_id: str, cause: Exception) -> None:
+        """Wait (bounded) until a booking another try confirmed is in Postgres."""
+        deadline = time.monotonic() + self.config.durable_wait_s
+        while True:
+            async with self._pool.acquire() as conn:
+                if await records.booking_status(conn, booking_id) is not None:
+                    return
+            if time.monotonic() > deadline:
+                raise SettlementPending(
+                    "the booking is not durable yet", {"booking_id": booking_id}, retry_after=1
+                ) from cause
+            await asyncio.sleep(0.05)
 
     async def _refund_unseated(self, payment: Payment, why: actors.BookingError) -> Payment:
         async with self._pool.acquire() as conn, conn.transaction():
