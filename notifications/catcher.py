@@ -1,0 +1,98 @@
+"""A mail catcher for the one-command local run: an SMTP server on loopback that keeps every
+message it receives in a Maildir, where a mail client (or ``messages()``) can read them::
+
+    python -m notifications.catcher --dir /tmp/mail --port 8025
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import mailbox
+import sys
+from dataclasses import dataclass
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class _ToMaildir:
+    def __init__(self, directory: Path) -> None:
+        self.box = mailbox.Maildir(directory, create=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.box.add(mailbox.MaildirMessage(message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@dataclass
+class Catcher:
+    controller: Controller
+    directory: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.controller.stop)
+
+
+def _check_loopback(host: str) -> None:
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError("the mail catcher listens on a loopback address only")
+
+
+async def start_catcher(directory: Path, port: int = 0, host: str = "127.0.0.1") -> Catcher:
+    """Start catching on ``host:port`` (0: a free port)."""
+    _check_loopback(host)
+    if port == 0:
+        import socket
+
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+    controller = Controller(_ToMaildir(directory), hostname=host, port=port)
+    await asyncio.to_thread(controller.start)
+    return Catcher(controller, directory)
+
+
+def messages(directory: Path) -> list[dict[str, str]]:
+    """What was caught: subject, recipient and date of each message, oldest first."""
+    box = mailbox.Maildir(directory, create=False)
+    found = [
+        {"subject": str(m["Subject"]), "to": str(m["To"]), "date": str(m["Date"] or "")}
+        for m in box
+    ]
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="catch mail on loopback into a Maildir")
+    parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8025)
+    args = parser.parse_args(argv)
+    try:
+        _check_loopback(args.host)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+    async def serve() -> None:
+        catcher = await start_catcher(args.dir, args.port, args.host)
+        print(f"catching mail on {args.host}:{catcher.port} into {args.dir}", flush=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        await catcher.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

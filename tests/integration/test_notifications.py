@@ -1,0 +1,224 @@
+"""The mail worker on real Postgres and a real SMTP server (aiosmtpd) on loopback: bookings
+written behind by the real write-behind produce their mails, with calendar attachments; failures
+are retried, then given up; two workers never send one message twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import icalendar
+import pytest
+from aiosmtpd.controller import Controller
+
+import storage
+from actors import Cancel, Confirm, HoldSeats, Layout, SeatMap
+from actors.persistence import ShowBatch, load_show, write_batch
+from notifications import OutboxWorker, SmtpConfig
+from notifications.catcher import messages, start_catcher
+from payments.localstripe import free_port
+from storage import payments as records
+from tests.integration.shows import grid_layout, make_show
+
+
+class Inbox:
+    """An SMTP handler that keeps what it accepts, and can refuse the first ``fail`` tries."""
+
+    def __init__(self, fail: int = 0, reply: str = "451 4.3.0 try again later") -> None:
+        self.received: list[Any] = []
+        self.fail = fail
+        self.reply = reply
+        self.tries = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.tries += 1
+        if self.tries <= self.fail:
+            return self.reply
+        self.received.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox() -> Any:
+    handler = Inbox()
+    handler.port = free_port()  # type: ignore[attr-defined]
+    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)  # type: ignore[attr-defined]
+    controller.start()
+    yield handler
+    controller.stop()
+
+
+def worker(pool: Any, inbox: Any, **kw: Any) -> OutboxWorker:
+    smtp = SmtpConfig(host="127.0.0.1", port=inbox.port, starttls=False, timeout_s=5)
+    return OutboxWorker(pool, smtp, backoff_base_s=0.01, backoff_cap_s=0.05, lease_s=30, **kw)
+
+
+async def _customer(pool: Any, name: str = "Ada") -> int:
+    async with pool.acquire() as conn:
+        user = await storage.create_user(
+            conn, f"{uuid.uuid4().hex[:8]}@example.com", "x", display_name=name
+        )
+    return user.id
+
+
+async def _book(pool: Any, user_id: int, seats: tuple[str, ...], *, cancel: bool = False) -> str:
+    """A booking confirmed (and perhaps cancelled) by a seat map, written behind for real."""
+    show = await make_show(pool, name=uuid.uuid4().hex[:8])
+    now = time.time()
+    async with pool.acquire() as conn:
+        record = await load_show(conn, show, now)
+    assert record is not None
+    seatmap = SeatMap(str(show), Layout.from_dict(grid_layout()), prices=record.prices)
+    hold = seatmap.hold(HoldSeats(str(uuid.uuid4()), str(user_id), seats), now)
+    booking = seatmap.confirm(Confirm(hold.hold_id, str(user_id), str(uuid.uuid4())), now)
+    if cancel:
+        seatmap.cancel(Cancel(booking.booking_id, str(user_id)), now)
+    batch = ShowBatch(record.show_id, record.show_date, record.currency, seatmap.pull_events())
+    async with pool.acquire() as conn:
+        await write_batch(conn, [batch])
+    return booking.booking_id
+
+
+def _calendar(message: Any) -> Any:
+    (part,) = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    return icalendar.Calendar.from_ical(part.get_content())
+
+
+async def _drain(w: OutboxWorker, rounds: int = 50) -> dict[str, int]:
+    """Run passes until two in a row (past the tiny backoff) find nothing due."""
+    total = {"sent": 0, "retry": 0, "given_up": 0}
+    idle = 0
+    for _ in range(rounds):
+        counts = await w.run_once()
+        for k, v in counts.items():
+            total[k] += v
+        idle = 0 if any(counts.values()) else idle + 1
+        if idle == 2:
+            break
+        if idle:
+            await asyncio.sleep(0.06)
+    return total
+
+
+async def test_a_confirmed_booking_sends_its_tickets_with_a_calendar(
+    pool: Any, inbox: Inbox
+) -> None:
+    user = await _customer(pool)
+    booking_id = await _book(pool, user, ("C5", "C6"))
+    counts = await _drain(worker(pool, inbox))
+    assert counts["sent"] == 1
+    (mail,) = inbox.received
+    assert "Ada" in mail["To"] and "The Test" in mail["Subject"]
+    text = mail.get_body(("plain",)).get_content()
+    assert "C5, C6" in text and "$24.00" in text and booking_id in text
+    assert (" EST" in text) or (" EDT" in text)  # the theater's zone (America/New_York)
+    event = _calendar(mail).walk("VEVENT")[0]
+    assert str(event["UID"]) == f"{booking_id}@seatserver"
+    assert event["DTSTART"].params["TZID"] == "America/New_York"
+    assert str(_calendar(mail)["METHOD"]) == "PUBLISH"
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT sent_at, attempts FROM outbox WHERE topic = $1", "booking.confirmed"
+        )
+    assert row["sent_at"] is not None and row["attempts"] == 1
+    assert (await _drain(worker(pool, inbox)))["sent"] == 0  # never twice
+    assert len(inbox.received) == 1
+
+
+async def test_a_cancelled_booking_cancels_the_calendar_event(pool: Any, inbox: Inbox) -> None:
+    user = await _customer(pool)
+    booking_id = await _book(pool, user, ("D1",), cancel=True)
+    await _drain(worker(pool, inbox))
+    by_subject = {m["Subject"].split(":")[0]: m for m in inbox.received}
+    assert set(by_subject) == {"Your tickets", "Booking cancelled"}
+    cancelled = _calendar(by_subject["Booking cancelled"])
+    assert str(cancelled["METHOD"]) == "CANCEL"
+    event = cancelled.walk("VEVENT")[0]
+    assert str(event["UID"]) == f"{booking_id}@seatserver" and str(event["STATUS"]) == "CANCELLED"
+
+
+async def test_a_refund_sends_its_own_mail(pool: Any, inbox: Inbox) -> None:
+    user = await _customer(pool)
+    show = await make_show(pool)
+    async with pool.acquire() as conn:
+        await records.enqueue_message(
+            conn,
+            "refund.succeeded",
+            "refund.succeeded:r1",
+            {
+                "refund_id": "r1",
+                "payment_id": "p1",
+                "booking_id": None,
+                "show_id": show,
+                "user_id": str(user),
+                "amount_cents": 1200,
+                "currency": "usd",
+                "reason": "hold_lost",
+                "at": time.time(),
+            },
+        )
+    await _drain(worker(pool, inbox))
+    (mail,) = inbox.received
+    assert mail["Subject"].startswith("Refund of $12.00")
+    assert "hold had ended" in mail.get_body(("plain",)).get_content()
+
+
+async def test_transient_failures_are_retried_then_sent_once(pool: Any, inbox: Inbox) -> None:
+    inbox.fail = 2
+    user = await _customer(pool)
+    await _book(pool, user, ("A5",))
+    counts = await _drain(worker(pool, inbox))
+    assert counts == {"sent": 1, "retry": 2, "given_up": 0}
+    assert len(inbox.received) == 1
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT attempts, sent_at, last_error FROM outbox")
+    assert row["attempts"] == 3 and row["sent_at"] is not None and row["last_error"] is None
+
+
+async def test_a_permanent_failure_gives_up_and_keeps_the_error(pool: Any, inbox: Inbox) -> None:
+    inbox.fail, inbox.reply = 100, "550 5.1.1 no such user"
+    user = await _customer(pool)
+    await _book(pool, user, ("A6",))
+    counts = await _drain(worker(pool, inbox))
+    assert counts == {"sent": 0, "retry": 0, "given_up": 1}
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT failed_at, sent_at, last_error FROM outbox")
+    assert row["failed_at"] is not None and row["sent_at"] is None
+    assert "550" in row["last_error"]
+
+
+async def test_attempts_run_out(pool: Any, inbox: Inbox) -> None:
+    inbox.fail = 100
+    user = await _customer(pool)
+    await _book(pool, user, ("A7",))
+    counts = await _drain(worker(pool, inbox, max_attempts=3))
+    assert counts == {"sent": 0, "retry": 2, "given_up": 1}
+
+
+async def test_two_workers_send_each_message_once(pool: Any, inbox: Inbox) -> None:
+    user = await _customer(pool)
+    for n in range(8):
+        await _book(pool, user, (f"B{n + 1}",))
+    first, second = worker(pool, inbox, batch=3), worker(pool, inbox, batch=3)
+    await asyncio.gather(_drain(first), _drain(second))
+    ids = [m["Message-ID"] for m in inbox.received]
+    assert len(ids) == 8 and len(set(ids)) == 8
+
+
+async def test_the_catcher_keeps_mail_in_a_maildir(pool: Any, tmp_path: Path) -> None:
+    catcher = await start_catcher(tmp_path / "mail")
+    try:
+        user = await _customer(pool, "Grace")
+        await _book(pool, user, ("E2",))
+        smtp = SmtpConfig(host="127.0.0.1", port=catcher.port, starttls=False)
+        assert (await OutboxWorker(pool, smtp).run_once())["sent"] == 1
+    finally:
+        await catcher.stop()
+    (caught,) = messages(tmp_path / "mail")
+    assert "Grace" in caught["to"] and caught["subject"].startswith("Your tickets")
+    with pytest.raises(ValueError, match="loopback"):
+        await start_catcher(tmp_path / "other", host="0.0.0.0")
