@@ -13,7 +13,7 @@ import ipaddress
 import mailbox
 import sys
 from dataclasses import dataclass
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ class _ToMaildir:
         self.box = mailbox.Maildir(directory, create=True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.box.add(mailbox.MaildirMessage(message_from_bytes(envelope.content)))
+        self.box.add(envelope.content)  # the bytes as received
         return "250 OK"
 
 
@@ -64,11 +64,13 @@ async def start_catcher(directory: Path, port: int = 0, host: str = "127.0.0.1")
 def messages(directory: Path) -> list[dict[str, str]]:
     """What was caught: subject, recipient and date of each message, oldest first."""
     box = mailbox.Maildir(directory, create=False)
-    found = [
-        {"subject": str(m["Subject"]), "to": str(m["To"]), "date": str(m["Date"] or "")}
-        for m in box
-    ]
-    return found
+    found = []
+    for key in box.iterkeys():
+        m = message_from_bytes(box.get_bytes(key), policy=policy.default)
+        found.append(
+            {"subject": str(m["Subject"]).strip(), "to": str(m["To"]), "date": str(m["Date"])}
+        )
+    return sorted(found, key=lambda m: m["date"])
 
 
 def main(argv: list[str] | None = None) -> int:

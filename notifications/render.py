@@ -13,7 +13,7 @@ import hashlib
 import html
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr
+from email.utils import formataddr, formatdate
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -113,6 +113,7 @@ def compose(
     message["From"] = mail_from
     message["To"] = formataddr((context.display_name, context.email))
     message["Message-ID"] = message_id(dedup_key)
+    message["Date"] = formatdate(usegmt=True)
     greeting = f"Hello {context.display_name}," if context.display_name else "Hello,"
     text = "\n".join([greeting, "", *lines, "", "SeatServer"])
     message.set_content(text)

@@ -88,8 +88,8 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = None
     # Stripe API address (unset: Stripe's own); a test or staging stand-in may be named here.
     stripe_api_base: str | None = None
-    # Port of the local Stripe that `up` starts when no key is set.
-    localstripe_port: int = Field(default=8420, ge=1024, le=65535)
+    # Port of the local Stripe that `up` starts when no key is set (0: a free one).
+    localstripe_port: int = Field(default=8420, ge=0, le=65535)
     # Seconds a hold lives once its payment started (once, never past its lifetime).
     payment_ttl_s: float = Field(default=600.0, gt=0)
     # Longest a hold can live, extensions and payment included, in seconds.
@@ -115,8 +115,8 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_starttls: bool = True
     mail_from: str = "SeatServer <tickets@seatserver.localhost>"
-    # Port of the local mail catcher that `up` starts when no SMTP host is set.
-    mail_catcher_port: int = Field(default=8025, ge=1024, le=65535)
+    # Port of the local mail catcher that `up` starts when no SMTP host is set (0: a free one).
+    mail_catcher_port: int = Field(default=8025, ge=0, le=65535)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

@@ -3,12 +3,15 @@ and the data survives a restart of `up`."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -25,6 +28,8 @@ def _clean_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEATSERVER_")}
     env["SEATSERVER_DATA_DIR"] = str(data_dir)
     env["SEATSERVER_HTTP_PORT"] = "0"  # a free port; `up` writes it to runtime.json
+    env["SEATSERVER_LOCALSTRIPE_PORT"] = "0"
+    env["SEATSERVER_MAIL_CATCHER_PORT"] = "0"
     return env
 
 
@@ -98,6 +103,48 @@ async def _use_the_gateway(url: str) -> None:
             assert resp.status == 200 and body["user"]["role"] == "admin", body
 
 
+async def _pay_for_a_seat(runtime: Any, data_dir: Path) -> None:
+    """A demo customer holds a seat, pays with the local Stripe's test card, is booked, and
+    the confirmation mail lands in the mail catcher."""
+    conn = await storage.connect(runtime.database_url, schema=runtime.database_schema)
+    try:
+        show = await conn.fetchval(
+            """SELECT id FROM shows WHERE status = 'on_sale' AND starts_at > now() + interval '3h'
+               ORDER BY starts_at LIMIT 1"""
+        )
+    finally:
+        await conn.close()
+    url = runtime.http_url
+    async with aiohttp.ClientSession() as session:
+        login = {"email": "user1@example.com", "password": storage.DEMO_PASSWORD}
+        async with session.post(f"{url}/api/v1/auth/login", json=login) as resp:
+            token = (await resp.json())["access_token"]
+
+        async def post(path: str, body: dict[str, Any]) -> Any:
+            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+            async with session.post(f"{url}/api/v1{path}", json=body, headers=headers) as resp:
+                answer = await resp.json()
+                assert resp.status in (200, 201), answer
+                return answer
+
+        hold = await post(f"/shows/{show}/holds", {"count": 1, "category": "standard"})
+        payment = await post(f"/shows/{show}/holds/{hold['hold_id']}/checkout", {})
+        paid = await post(
+            f"/payments/{payment['payment_id']}/confirm", {"payment_method": "pm_card_visa"}
+        )
+        assert paid["status"] == "booked" and paid["booking_id"]
+    deadline = time.monotonic() + 30
+    while not any(m["subject"].startswith("Your tickets") for m in _mail(data_dir)):
+        assert time.monotonic() < deadline, "no confirmation mail was caught"
+        await asyncio.sleep(0.5)
+
+
+def _mail(data_dir: Path) -> list[dict[str, str]]:
+    from notifications.catcher import messages
+
+    return messages(data_dir / "mail") if (data_dir / "mail").exists() else []
+
+
 async def _second_gateway(data_dir: Path) -> None:
     """`seatserver gateway` joins the running instance as one more process."""
     process = subprocess.Popen(
@@ -138,6 +185,7 @@ async def test_up_answers_doctor_and_keeps_data_across_restart(tmp_path: Path) -
         runtime = read_runtime(data_dir)
         assert runtime is not None and runtime.http_url is not None
         await _use_the_gateway(runtime.http_url)
+        await _pay_for_a_seat(runtime, data_dir)
         await _second_gateway(data_dir)
     finally:
         output = _stop(process)
