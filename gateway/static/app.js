@@ -1,8 +1,11 @@
-/* Seatserver web page: city → movie → show → the live seat map, with holds.
+/* Seatserver web page: city → movie → show → the live seat map, with holds, payment and
+ * "My bookings".
  *
- * Plain script, no build step, no network but this origin. Sections, top to bottom:
- *   helpers (DOM, money, time) · session and the API client · messages · account panel ·
- *   router and the browsing views · the show page (seat map drawing, keyboard, live feed, holds)
+ * Plain script, no build step, no network but this origin and, for card tokens only, the local
+ * payment provider the server names (card data never reaches this origin). Sections, top to
+ * bottom: helpers (DOM, money, time) · session and the API client · messages · account panel ·
+ * router and the browsing views · the show page (holds) · paying for a hold · my bookings ·
+ * seat map drawing and keyboard · the live feed
  *
  * The seat map follows the server's protocol: a snapshot on connect and after a resync, then
  * deltas in version order; a gap in versions asks for a resync and waits for the next snapshot.
@@ -59,6 +62,16 @@
     not_found: "We could not find that. It may have been removed.",
     show_not_found: "We could not find that show. It may have been removed.",
     network_error: "Cannot reach the server. Check your connection and try again.",
+    payments_disabled: "Payments are not set up on this server yet.",
+    payment_provider_unavailable:
+      "The payment service is unavailable right now. Your seats are still held.",
+    too_many_payment_attempts:
+      "This hold has used all its payment attempts, so its seats were released.",
+    checkout_closed: "These seats can no longer be paid for: the show is closed.",
+    payment_not_open: "This payment can no longer be made. Press Pay to start again.",
+    settlement_pending: "Your booking is being finished. This takes a moment.",
+    cancellation_closed: "The show has started, so this booking can no longer be cancelled.",
+    booking_not_found: "We could not find that booking.",
   };
 
   // -- helpers ---------------------------------------------------------------------------------
@@ -86,7 +99,9 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+  /** One Idempotency-Key per user action; its automatic retries reuse it. */
   function newKey() {
+    if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
     const bytes = crypto.getRandomValues(new Uint8Array(16));
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
@@ -191,11 +206,12 @@
   // -- session and the API client ----------------------------------------------------------------
 
   class ApiError extends Error {
-    constructor(status, code, message, details) {
+    constructor(status, code, message, details, retryAfter = null) {
       super(message);
       this.status = status;
       this.code = code;
       this.details = details || {};
+      this.retryAfter = retryAfter; // seconds, from a Retry-After header
     }
   }
 
@@ -243,10 +259,11 @@
 
   /** One call to the API: JSON in and out, the error envelope turned into an ApiError.
    * ``auth`` sends the access token (refreshed once on ``token_expired``); state-changing
-   * calls carry an Idempotency-Key, so their retries (network loss, 503) are safe. */
-  async function api(method, path, { body, auth = false } = {}) {
+   * calls carry an Idempotency-Key (``key``, else a new one), so their retries (network loss,
+   * 503) are safe. ``retryBusy: false`` leaves a 503 to the caller, with ``retryAfter``. */
+  async function api(method, path, { body, auth = false, key: given, retryBusy = true } = {}) {
     const changes = method !== "GET";
-    const key = changes && !path.startsWith("/auth/") ? newKey() : null;
+    const key = changes && !path.startsWith("/auth/") ? given || newKey() : null;
     const retryable = !changes || key !== null;
     let refreshed = false;
     for (let attempt = 0; ; attempt += 1) {
@@ -286,14 +303,15 @@
         await refreshTokens();
         continue;
       }
-      const busy = response.status === 503 || response.status === 202
-        || error.code === "idempotency_request_in_progress";
+      const after = Number(response.headers.get("Retry-After")) || null;
+      const inProgress = error.code === "idempotency_request_in_progress";
+      const busy = inProgress
+        || (retryBusy && (response.status === 503 || response.status === 202));
       if (busy && retryable && attempt < 3) {
-        const after = Number(response.headers.get("Retry-After")) || 1;
-        await sleep(Math.min(after, 5) * 1000);
+        await sleep(Math.min(after || 1, 5) * 1000);
         continue;
       }
-      throw new ApiError(response.status, error.code, error.message, error.details);
+      throw new ApiError(response.status, error.code, error.message, error.details, after);
     }
   }
 
@@ -426,6 +444,7 @@
     const id = (text) => (/^[1-9]\d{0,18}$/.test(text || "") ? text : null); // kept as text: ids may pass 2^53
     const date = validDay(query.get("date")) || isoDay(new Date());
     if (parts[0] === "show" && id(parts[1])) return { name: "show", showId: id(parts[1]) };
+    if (parts[0] === "bookings" && parts.length === 1) return { name: "bookings" };
     if (parts[0] === "city" && id(parts[1])) {
       if (parts[2] === "movie" && id(parts[3])) {
         return { name: "movie", cityId: id(parts[1]), movieId: id(parts[3]), date };
@@ -446,6 +465,7 @@
     view.setAttribute("aria-busy", "true");
     try {
       if (where.name === "show") page = await showPage(where, ctx);
+      else if (where.name === "bookings") page = await bookingsPage(ctx);
       else if (where.name === "movie") await moviePage(where, ctx);
       else if (where.name === "city") await cityPage(where, ctx);
       else await homePage(ctx);
@@ -639,6 +659,7 @@
       });
       this.load(seatmap);
       this.wire();
+      this.payments = new PaymentPanel(this);
     }
 
     q(selector) {
@@ -740,6 +761,7 @@
       });
       this.q("#release-button").addEventListener("click", () => this.release());
       this.q("#extend-button").addEventListener("click", () => this.extend());
+      this.q("#pay-button").addEventListener("click", () => this.payments.open());
     }
 
     start() {
@@ -749,6 +771,7 @@
     }
 
     destroy() {
+      this.payments.stop();
       this.feed.stop();
       this.timers.forEach(clearInterval);
       clearTimeout(this.resyncTimer);
@@ -894,6 +917,9 @@
       this.q("#hold-timer-label").textContent = "Time left";
       this.q("#release-button").textContent = "Release";
       this.q("#extend-button").hidden = false;
+      this.q("#pay-button").hidden = false;
+      this.q("#pay-button").textContent = `Pay ${formatMoney(data.price_cents, data.currency)}`;
+      this.q("#confirmation-panel").hidden = true;
       this.tick();
     }
 
@@ -902,7 +928,31 @@
       this.hold = null;
       sessionStorage.removeItem(HOLD_KEY + this.showId);
       this.q("#hold-panel").hidden = true;
+      this.payments.close(false);
       this.refreshSeats(seats);
+    }
+
+    /** Checkout pushes the hold's expiry: read it back so the countdown tells the truth. */
+    async rereadHold() {
+      const hold = this.hold;
+      if (!hold || hold.expired) return;
+      try {
+        const { data } = await api("GET", `/shows/${this.showId}/holds/${hold.id}`, {
+          auth: true,
+        });
+        if (this.hold !== hold || hold.expired) return;
+        hold.deadline = Date.parse(data.expires_at) - clockSkewMs;
+        if (hold.deadline - Date.now() > 60000) hold.warned = false;
+        this.tick();
+      } catch {
+        /* the countdown keeps its old deadline; the server's word comes with the payment */
+      }
+    }
+
+    /** Paid for: the seats are mine for good, the hold is over. */
+    booked(seats) {
+      for (const label of seats) this.states.set(label, "booked");
+      this.dropHold();
     }
 
     async restoreHold() {
@@ -948,7 +998,9 @@
       this.q("#countdown").textContent = "00:00";
       this.q("#release-button").textContent = "Dismiss";
       this.q("#extend-button").hidden = true;
+      this.q("#pay-button").hidden = true;
       this.refreshSeats(hold.seats);
+      if (this.payments.holdExpired()) return; // a payment in flight will say how it ended
       say("Your hold expired, so the seats are back on sale.", "error");
     }
 
@@ -957,6 +1009,10 @@
       if (!hold) return;
       if (hold.expired) {
         this.dropHold();
+        return;
+      }
+      if (this.payments.busy) {
+        say("Your payment is being made. Wait for it to finish.", "error");
         return;
       }
       const button = this.q("#release-button");
@@ -1078,6 +1134,575 @@
       say(`${gone.length === 1 ? "Seat" : "Seats"} ${joinSeats(gone)} just went to someone else.`,
         "error");
     }
+  }
+
+  // -- paying for a hold -----------------------------------------------------------------------
+  //
+  // Checkout opens an attempt (and pushes the hold's expiry); the card goes straight to the
+  // payment provider for a token, never to our server; confirm answers once the booking is
+  // durable. A decline ends the attempt: another card gets a new checkout and a new attempt.
+
+  const RETRY_LIMIT_S = 120; // the longest wait a Retry-After may ask of the page
+  const POLL_MS = 1000;
+  const POLLS = 60; // a payment still settling after a minute: the page stops watching
+  const DECLINES = {
+    insufficient_funds: "the card has insufficient funds",
+    expired_card: "the card has expired",
+    incorrect_cvc: "the security code is wrong",
+    lost_card: "the card was reported lost",
+    stolen_card: "the card was reported stolen",
+  };
+
+  /** Card details to the local test provider (localstripe) for a card token; its id is the
+   * payment method our server confirms with. */
+  async function cardToken(provider, card) {
+    const form = new URLSearchParams({
+      key: provider.publishable_key,
+      "card[number]": card.number,
+      "card[exp_month]": String(card.month),
+      "card[exp_year]": String(card.year),
+      "card[cvc]": card.cvc,
+    });
+    let response;
+    try {
+      response = await fetch(`${provider.js_base.replace(/\/+$/, "")}/v1/tokens`, {
+        method: "POST", body: form, credentials: "omit", cache: "no-store",
+        referrerPolicy: "no-referrer",
+      });
+    } catch {
+      throw new ApiError(0, "payment_provider_unavailable", FRIENDLY.payment_provider_unavailable,
+        {}, 5);
+    }
+    const data = await response.json().catch(() => null);
+    if (response.ok && data && data.card && /^card_/.test(data.card.id || "")) return data.card.id;
+    if (response.status >= 500) {
+      throw new ApiError(503, "payment_provider_unavailable",
+        FRIENDLY.payment_provider_unavailable, {}, 5);
+    }
+    throw new ApiError(response.status, "card_rejected",
+      "The payment service did not accept this card. Check its number, expiry and code.");
+  }
+
+  function luhn(digits) {
+    let sum = 0;
+    for (let i = 0; i < digits.length; i += 1) {
+      let d = Number(digits[digits.length - 1 - i]);
+      if (i % 2 === 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+      sum += d;
+    }
+    return sum % 10 === 0;
+  }
+
+  /** The card form's values, or the first problem with them: [card, errors by field]. */
+  function parseCard(number, expiry, cvc) {
+    const errors = {};
+    const digits = number.replace(/[\s-]/g, "");
+    if (!/^\d{12,19}$/.test(digits)) errors.number = "Enter the card number, digits only.";
+    else if (!luhn(digits)) errors.number = "This card number is not valid. Check it.";
+    const m = /^\s*(\d{1,2})\s*\/?\s*(\d{2}|\d{4})\s*$/.exec(expiry);
+    let month = 0;
+    let year = 0;
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > 12) {
+      errors.expiry = "Enter the expiry date as MM/YY.";
+    } else {
+      month = Number(m[1]);
+      year = m[2].length === 2 ? 2000 + Number(m[2]) : Number(m[2]);
+      if (new Date(year, month, 1) <= new Date()) errors.expiry = "This card has expired.";
+    }
+    if (!/^\d{3,4}$/.test(cvc.trim())) errors.cvc = "Enter the 3 or 4 digit security code.";
+    return [{ number: digits, month, year, cvc: cvc.trim() }, errors];
+  }
+
+  /** The show page's payment step: the card form, the attempts, the confirmation. */
+  class PaymentPanel {
+    constructor(show) {
+      this.show = show;
+      this.payment = null; // the current attempt, as the API last described it
+      this.busy = false;
+      this.run = 0; // bumped to abandon whatever is in flight (page left, hold ended)
+      this.wire();
+    }
+
+    q(selector) {
+      return this.show.q(selector);
+    }
+
+    wire() {
+      this.q("#card-form").addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.pay();
+      });
+      for (const id of ["#payment-back", "#payment-unsupported-back"]) {
+        this.q(id).addEventListener("click", () => this.close(true));
+      }
+      this.q("#confirmation-done").addEventListener("click", () => {
+        this.q("#confirmation-panel").hidden = true;
+        this.show.map.focusCurrent();
+      });
+      for (const id of ["#card-number", "#card-exp", "#card-cvc"]) {
+        this.q(id).addEventListener("input", () => this.fieldError(id, null));
+      }
+    }
+
+    stop() {
+      this.run += 1;
+    }
+
+    // ---- the panel
+
+    /** The hold panel's Pay button: open the panel on an attempt (the open one, if any). */
+    async open() {
+      const hold = this.show.hold;
+      if (!hold || hold.expired || this.busy || this.show.needLogin()) return;
+      const panel = this.q("#payment-panel");
+      panel.hidden = false;
+      this.notice("");
+      this.q("#payment-amount").textContent = formatMoney(hold.price, hold.currency);
+      const run = this.run;
+      const ready = await this.during(() => this.checkout(run));
+      if (!ready || run !== this.run || !this.payment) return;
+      this.q(this.payment.provider.js_base ? "#card-number" : "#payment-heading").focus();
+    }
+
+    close(returnFocus) {
+      this.stop();
+      this.busy = false;
+      this.q("#payment-panel").hidden = true;
+      this.notice("");
+      this.clearCard(true);
+      if (returnFocus) this.q("#pay-button").focus();
+    }
+
+    /** The hold ran out on our clock; true while a payment is in flight (its answer says how
+     * it ended, booked or refunded). */
+    holdExpired() {
+      if (this.busy) return true;
+      this.close(false);
+      return false;
+    }
+
+    /** Run ``work`` with the form and the hold's buttons disabled; false if it failed. */
+    async during(work) {
+      this.setBusy(true);
+      try {
+        await work();
+        return true;
+      } catch (err) {
+        this.failed(err);
+        return false;
+      } finally {
+        this.setBusy(false);
+      }
+    }
+
+    setBusy(busy) {
+      this.busy = busy;
+      const submit = this.q("#card-submit");
+      submit.disabled = busy || !(this.payment && this.payment.provider.js_base);
+      submit.setAttribute("aria-busy", String(busy));
+      this.q("#pay-button").disabled = busy;
+      this.q("#release-button").disabled = busy;
+      this.q("#payment-panel").setAttribute("aria-busy", String(busy));
+    }
+
+    /** A message in the panel: declines, outages, progress (``kind`` "info"). A ``quiet``
+     * change (a countdown's tick) is shown but not read out again. */
+    notice(text, kind = "error", quiet = false) {
+      const box = this.q("#payment-notice");
+      box.setAttribute("aria-live", quiet ? "off" : kind === "error" ? "assertive" : "polite");
+      box.hidden = !text;
+      box.dataset.kind = kind;
+      box.textContent = text;
+    }
+
+    fieldError(id, text) {
+      const input = this.q(id);
+      const box = this.q(`${id}-error`);
+      box.hidden = !text;
+      box.textContent = text || "";
+      if (text) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    }
+
+    clearCard(all) {
+      this.q("#card-number").value = "";
+      this.q("#card-cvc").value = "";
+      if (all) this.q("#card-exp").value = "";
+      for (const id of ["#card-number", "#card-exp", "#card-cvc"]) this.fieldError(id, null);
+    }
+
+    readCard() {
+      const [card, errors] = parseCard(this.q("#card-number").value, this.q("#card-exp").value,
+        this.q("#card-cvc").value);
+      const fields = [["#card-number", errors.number], ["#card-exp", errors.expiry],
+        ["#card-cvc", errors.cvc]];
+      for (const [id, text] of fields) this.fieldError(id, text || null);
+      const first = fields.find(([, text]) => text);
+      if (!first) return card;
+      this.q(first[0]).focus();
+      return null;
+    }
+
+    // ---- the steps
+
+    async checkout(run) {
+      const hold = this.show.hold;
+      const path = `/shows/${this.show.showId}/holds/${hold.id}/checkout`;
+      const payment = await this.patiently(run, (key) => api("POST", path, {
+        auth: true, key, retryBusy: false,
+      }).then((r) => r.data));
+      if (payment === null) return;
+      this.attempt(payment);
+      await this.show.rereadHold();
+    }
+
+    attempt(payment) {
+      this.payment = payment;
+      const supported = Boolean(payment.provider && payment.provider.js_base);
+      this.q("#payment-amount").textContent = formatMoney(payment.amount_cents, payment.currency);
+      this.q("#card-submit").textContent = `Pay ${formatMoney(payment.amount_cents,
+        payment.currency)}`;
+      this.q("#payment-attempt").textContent = payment.attempt > 1
+        ? `Attempt ${payment.attempt}` : "";
+      this.q("#card-form").hidden = !supported;
+      this.q("#payment-unsupported").hidden = supported;
+    }
+
+    /** Pay: a new attempt if the last was declined, a card token, then confirm. */
+    async pay() {
+      if (this.busy) return;
+      const card = this.readCard();
+      if (!card) return;
+      const hold = this.show.hold;
+      if (!hold || hold.expired) {
+        say(FRIENDLY.hold_expired, "error");
+        return;
+      }
+      const run = this.run;
+      this.notice("");
+      await this.during(async () => {
+        if (!this.payment || this.payment.status !== "open" || this.payment.hold_id !== hold.id) {
+          await this.checkout(run);
+          if (run !== this.run || !this.payment) return;
+        }
+        const payment = this.payment;
+        this.notice("Paying…", "info");
+        const method = await this.patiently(run, () => cardToken(payment.provider, card));
+        if (method === null) return;
+        const path = `/payments/${payment.payment_id}/confirm`;
+        const done = await this.patiently(run, (key) => api("POST", path, {
+          body: { payment_method: method }, auth: true, key, retryBusy: false,
+        }).then((r) => r.data));
+        if (done !== null) await this.settle(run, done);
+      });
+    }
+
+    /** ``call(key)`` until it answers, waiting out 503s as their Retry-After asks with one
+     * Idempotency-Key throughout; null once abandoned. */
+    async patiently(run, call) {
+      const key = newKey();
+      for (;;) {
+        try {
+          const answer = await call(key);
+          if (run !== this.run) return null;
+          this.notice("");
+          return answer;
+        } catch (err) {
+          if (run !== this.run) return null;
+          if (!(err instanceof ApiError) || err.status !== 503) throw err;
+          const seconds = Math.min(RETRY_LIMIT_S, Math.max(1, Math.ceil(err.retryAfter || 5)));
+          if (!(await this.countdown(run, seconds))) return null;
+        }
+      }
+    }
+
+    /** "Retrying in N s", counted down; false if abandoned meanwhile. */
+    async countdown(run, seconds) {
+      const until = Date.now() + seconds * 1000;
+      let shown = null;
+      while (run === this.run) {
+        const left = Math.ceil((until - Date.now()) / 1000);
+        if (left <= 0) return true;
+        if (left !== shown) {
+          this.notice("Payment service unavailable, your seats are still held, "
+            + `retrying in ${left} s.`, "error", shown !== null);
+          shown = left;
+        }
+        await sleep(200);
+      }
+      return false;
+    }
+
+    /** The answer of confirm, followed until the payment has settled one way or the other. */
+    async settle(run, first) {
+      let payment = first;
+      for (let polls = 0; ; polls += 1) {
+        this.payment = payment;
+        if (payment.status === "booked" && payment.booking_id) {
+          await this.booked(payment);
+          return;
+        }
+        if (payment.status === "refunded" || (payment.status === "refunding" && polls >= 5)) {
+          this.refunded(payment);
+          return;
+        }
+        if (payment.status === "failed" || payment.status === "canceled") {
+          this.notice(payment.status === "failed"
+            ? "Your card was declined. Try another card."
+            : "This payment was cancelled. Press Pay to try again.");
+          return;
+        }
+        if (polls >= POLLS) {
+          this.notice("Your payment is still being processed. Look in My bookings in a "
+            + "minute: it shows there once it is booked.", "info");
+          return;
+        }
+        this.notice("Finishing your booking…", "info");
+        await sleep(POLL_MS);
+        if (run !== this.run) return;
+        payment = (await api("GET", `/payments/${payment.payment_id}`, { auth: true })).data;
+        if (run !== this.run) return;
+      }
+    }
+
+    async booked(payment) {
+      const show = this.show;
+      let booking = null;
+      try {
+        booking = (await api("GET", `/bookings/${payment.booking_id}`, { auth: true })).data;
+      } catch {
+        /* the payment says enough; the show's own details fill in */
+      }
+      this.close(false);
+      show.booked(payment.seats);
+      const info = show.info;
+      const starts = booking ? booking.starts_at : info.starts_at;
+      const where = booking ? booking.theater_name : info.theater_name;
+      const seats = joinSeats(payment.seats);
+      this.outcome("You're booked", "Your payment went through and the seats are yours.", [
+        ["Booking", h("code", { id: "confirmation-id" }, payment.booking_id)],
+        ["Seats", h("span", { id: "confirmation-seats" }, seats)],
+        ["Show", h("span", { id: "confirmation-time" },
+          `${booking ? booking.movie_title : info.movie_title}, ${showTime(starts, null, true)}`)],
+        ["Theater", `${where}, Screen ${info.screen_name}`],
+        ["Paid", formatMoney(payment.amount_cents, payment.currency)],
+      ], "booked");
+      say(`Booked ${payment.seats.length === 1 ? "seat" : "seats"} ${seats}.`, "success");
+    }
+
+    refunded(payment) {
+      const amount = formatMoney(payment.refunded_cents || payment.amount_cents, payment.currency);
+      const done = payment.status === "refunded";
+      this.close(false);
+      this.show.dropHold();
+      this.outcome("Payment refunded",
+        `Your hold ended before the payment came through, so no seats were booked. The payment `
+        + `${done ? "was refunded" : "is being refunded"} in full (${amount}).`, [
+          ["Seats", `${joinSeats(payment.seats)} (not booked)`],
+          ["Refund", amount],
+        ], "refunded");
+      say(`Payment refunded: no seats were booked. ${amount} ${done ? "was" : "is being"} `
+        + "returned to your card.", "error");
+    }
+
+    outcome(title, text, facts, kind) {
+      const panel = this.q("#confirmation-panel");
+      panel.dataset.outcome = kind;
+      this.q("#confirmation-heading").textContent = title;
+      this.q("#confirmation-text").textContent = text;
+      this.q("#confirmation-facts").replaceChildren(...facts.flatMap(([term, value]) => [
+        h("dt", null, term), h("dd", null, value)]));
+      panel.hidden = false;
+      this.q("#confirmation-heading").focus();
+    }
+
+    /** What went wrong, said where the reader is looking. */
+    failed(err) {
+      const code = err instanceof ApiError ? err.code : null;
+      if (code === "payment_declined") {
+        this.declined(err.details);
+        return;
+      }
+      if (code === "checkout_closed" && err.details.payment_id) {
+        this.resume(err.details.payment_id);
+        return;
+      }
+      if (["hold_expired", "hold_not_found", "too_many_payment_attempts"].includes(code)) {
+        this.show.dropHold();
+        say(explain(err), "error");
+        return;
+      }
+      if (code === "session_ended") account.open();
+      if (code === "payment_not_open" && this.payment) this.payment.status = "failed";
+      this.notice(explain(err));
+    }
+
+    declined(details) {
+      if (this.payment) this.payment.status = "failed";
+      const why = DECLINES[details.decline_code];
+      const left = Number(details.attempts_left);
+      if (details.hold_released || left === 0) {
+        this.show.dropHold();
+        say(`Your card was declined${why ? `: ${why}` : ""}. That was the last attempt, so `
+          + "your seats were released.", "error");
+        return;
+      }
+      const tries = Number.isFinite(left)
+        ? ` ${left} ${left === 1 ? "attempt" : "attempts"} left.` : "";
+      this.notice(`Your card was declined${why ? `: ${why}` : ""}. Try another card.${tries}`);
+      this.clearCard(false);
+      this.q("#card-number").focus();
+    }
+
+    /** The hold is paid for already (another tab, or an answer that was lost): follow it. */
+    async resume(paymentId) {
+      const run = this.run;
+      await this.during(async () => {
+        const { data } = await api("GET", `/payments/${paymentId}`, { auth: true });
+        if (run === this.run) await this.settle(run, data);
+      });
+    }
+  }
+
+  // -- my bookings -----------------------------------------------------------------------------
+
+  async function bookingsPage(ctx) {
+    crumbs([{ text: "All cities", href: "#/" }, { text: "My bookings" }]);
+    const view = new BookingsPage(ctx);
+    await view.load();
+    return view;
+  }
+
+  class BookingsPage {
+    constructor(ctx) {
+      this.ctx = ctx;
+      this.seq = 0;
+      this.userId = null;
+    }
+
+    destroy() {
+      this.seq += 1;
+    }
+
+    /** Another user (or none): read the list again. A token refresh changes nothing. */
+    onAccountChange() {
+      const tokens = session.get();
+      if ((tokens ? tokens.user.id : null) === this.userId) return;
+      this.load().catch((err) => say(explain(err), "error"));
+    }
+
+    async load() {
+      const seq = ++this.seq;
+      const tokens = session.get();
+      this.userId = tokens ? tokens.user.id : null;
+      const heading = h("h1", { tabindex: "-1" }, "My bookings");
+      if (!tokens) {
+        mount(this.ctx, "My bookings", heading,
+          h("p", { class: "empty" }, "Log in to see your bookings."),
+          h("button", { type: "button", class: "button button-primary",
+            onclick: () => account.open() }, "Log in"));
+        return;
+      }
+      const { data } = await api("GET", "/me/bookings", { auth: true });
+      const refunds = await this.refunds(data.bookings);
+      if (seq !== this.seq || this.ctx.stale()) return;
+      mount(this.ctx, "My bookings", heading,
+        data.bookings.length === 0
+          ? h("p", { class: "empty" }, "You have no bookings yet.")
+          : h("ul", { class: "booking-list" },
+            data.bookings.map((b) => this.item(b, refunds.get(b.booking_id)))));
+    }
+
+    /** The refunds of cancelled bookings (the list itself does not carry them). */
+    async refunds(bookings) {
+      const cancelled = bookings.filter((b) => b.status === "cancelled").slice(0, 20);
+      const found = await Promise.all(cancelled.map((b) => api("GET",
+        `/bookings/${b.booking_id}`, { auth: true }).then((r) => r.data.refund, () => null)));
+      return new Map(cancelled.map((b, i) => [b.booking_id, found[i]]));
+    }
+
+    item(booking, refund) {
+      const started = Date.parse(booking.starts_at) <= Date.now() + clockSkewMs;
+      const titleId = `booking-${booking.booking_id}`;
+      const actions = h("div", { class: "row-buttons booking-actions" });
+      const status = h("p", { class: "booking-status", role: "status" });
+      const li = h("li", {
+        class: "booking-card", "data-booking": booking.booking_id, "aria-labelledby": titleId,
+      },
+      h("h2", { id: titleId }, booking.movie_title),
+      h("p", { class: "booking-meta" },
+        `${booking.theater_name} · ${showTime(booking.starts_at, null, true)}`),
+      h("p", null, `Seats ${joinSeats(booking.seats)} · `,
+        formatMoney(booking.price_cents, booking.currency)),
+      h("p", { class: "booking-ref" }, "Booking ", h("code", null, booking.booking_id)),
+      status, actions);
+      this.showStatus(li, booking, refund);
+      if (booking.status === "confirmed" && !started) this.offerCancel(li, booking);
+      return li;
+    }
+
+    showStatus(li, booking, refund) {
+      const status = li.querySelector(".booking-status");
+      const tag = booking.status === "cancelled"
+        ? h("span", { class: "tag tag-cancelled" }, "Cancelled")
+        : h("span", { class: "tag tag-confirmed" }, "Confirmed");
+      status.replaceChildren(tag, refund !== undefined && booking.status === "cancelled"
+        ? h("span", { class: "booking-refund" }, ` ${refundText(refund)}`) : "");
+    }
+
+    offerCancel(li, booking) {
+      const actions = li.querySelector(".booking-actions");
+      actions.replaceChildren(h("button", {
+        type: "button", class: "button button-danger", "data-action": "cancel",
+        onclick: () => this.askCancel(li, booking),
+      }, "Cancel booking"));
+    }
+
+    askCancel(li, booking) {
+      const actions = li.querySelector(".booking-actions");
+      const keep = h("button", { type: "button", class: "button", "data-action": "keep",
+        onclick: () => {
+          this.offerCancel(li, booking);
+          li.querySelector('[data-action="cancel"]').focus();
+        } }, "Keep booking");
+      actions.replaceChildren(
+        h("p", { class: "booking-ask" }, "Cancel this booking? The seats go back on sale; "
+          + "the refund depends on how long before the show you cancel."),
+        h("button", { type: "button", class: "button button-danger", "data-action": "confirm-cancel",
+          onclick: (event) => this.cancel(li, booking, event.currentTarget) },
+        "Yes, cancel booking"),
+        keep);
+      keep.focus();
+    }
+
+    async cancel(li, booking, button) {
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+      const key = newKey();
+      try {
+        const { data } = await api("POST", `/bookings/${booking.booking_id}/cancel`, {
+          auth: true, key,
+        });
+        li.querySelector(".booking-actions").replaceChildren();
+        this.showStatus(li, data.booking, data.refund);
+        say(`Booking cancelled. ${refundText(data.refund)}`, "success");
+        li.querySelector(".booking-status").setAttribute("tabindex", "-1");
+        li.querySelector(".booking-status").focus();
+      } catch (err) {
+        button.disabled = false;
+        button.removeAttribute("aria-busy");
+        say(explain(err), "error");
+      }
+    }
+  }
+
+  function refundText(refund) {
+    if (!refund || refund.amount_cents === 0 || refund.status === "none") {
+      return "No refund: it was cancelled too close to the show.";
+    }
+    const amount = formatMoney(refund.amount_cents, refund.currency);
+    return refund.status === "succeeded"
+      ? `Refunded ${amount} to your card.` : `A refund of ${amount} is on its way to your card.`;
   }
 
   // -- drawing the seat map -------------------------------------------------------------------
