@@ -15,8 +15,11 @@ from payments.errors import (
     SettlementPending,
     TooManyAttempts,
 )
+from payments.ids import booking_id_of
 from payments.policy import DEFAULT_POLICY, PolicyError, RefundPolicy
-from payments.saga import Cancellation, Saga, SagaConfig, booking_id_of, run_reconciler
+from payments.reconcile import run_reconciler
+from payments.refunds import Cancellation
+from payments.saga import Saga, SagaConfig
 
 __all__ = [
     "DEFAULT_POLICY",

@@ -18,14 +18,13 @@ Money is never taken without a seat, and a seat never given without money:
   of cancelled shows not yet refunded.
 
 Ids follow from ids: a payment's booking id and refund id are derived from the payment id, so
-every step can be retried and finds what an earlier try did.
+every step can be retried and finds what an earlier try did. Refunds and cancellations live in
+``payments.refunds``, the reconciler in ``payments.reconcile``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import hashlib
 import logging
 import time
@@ -37,7 +36,6 @@ from typing import Any
 import actors
 import storage
 from payments.errors import (
-    CancellationClosed,
     CheckoutClosed,
     InvalidWebhook,
     PaymentDeclinedError,
@@ -47,6 +45,7 @@ from payments.errors import (
     SettlementPending,
     TooManyAttempts,
 )
+from payments.ids import booking_id_of, refund_id_of
 from payments.policy import DEFAULT_POLICY, RefundPolicy
 from payments.provider import (
     Intent,
@@ -57,31 +56,21 @@ from payments.provider import (
     ProviderUnavailable,
     WebhookRejected,
 )
+from payments.reconcile import Reconciliation
+from payments.refunds import NOT_YET, Refunds
 from storage import payments as records
-from storage.payments import Payment, RefundRecord
+from storage.payments import Payment
 
 log = logging.getLogger(__name__)
 
-_NAMESPACE = uuid.UUID("6c1e7f4e-7d0a-4d55-9b0e-2f3c8a1d5e90")
 _UNSEATED = (
     actors.HoldNotFound,  # also HoldExpired
     actors.HoldNotYours,
     actors.ShowNotOnSale,
     actors.CompanionWithoutWheelchair,
 )
-_NOT_YET = (actors.ConfirmationPending, actors.ShowUnavailable)
-# Refunds that end the payment (no booking was ever given for it).
-_FINAL_REFUNDS = ("hold_lost", "duplicate_payment")
 
 Observer = Callable[[str, str], Awaitable[None] | None]
-
-
-def booking_id_of(payment_id: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"booking:{payment_id}"))
-
-
-def refund_id_of(payment_id: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"refund:{payment_id}"))
 
 
 @dataclass(frozen=True)
@@ -99,14 +88,7 @@ class SagaConfig:
     durable_wait_s: float = 5.0
 
 
-@dataclass(frozen=True)
-class Cancellation:
-    booking_id: str
-    show_id: int
-    refund: RefundRecord | None
-
-
-class Saga:
+class Saga(Refunds, Reconciliation):
     def __init__(
         self,
         pool: Any,
@@ -390,7 +372,7 @@ class Saga:
             await self._until_durable(booking_id, exc)  # an earlier or concurrent try made it
         except _UNSEATED as exc:
             return await self._refund_unseated(payment, exc)
-        except _NOT_YET as exc:
+        except NOT_YET as exc:
             raise SettlementPending(
                 "the booking could not be confirmed yet", {"reason": exc.code}, retry_after=1
             ) from exc
@@ -418,90 +400,6 @@ class Saga:
                     "the booking is not durable yet", {"booking_id": booking_id}, retry_after=1
                 ) from cause
             await asyncio.sleep(0.05)
-
-    async def _refund_unseated(self, payment: Payment, why: actors.BookingError) -> Payment:
-        async with self._pool.acquire() as conn, conn.transaction():
-            others = await records.payments_of_hold(conn, payment.hold_id)
-            duplicate = any(p.status == "booked" for p in others)
-            reason = "duplicate_payment" if duplicate else "hold_lost"
-            moved = await records.move_payment(
-                conn,
-                payment.payment_id,
-                ("succeeded",),
-                "refunding",
-                step="unseated",
-                reason=reason,
-                actor=why.code,
-            )
-            if moved is not None:
-                await records.plan_refund(
-                    conn,
-                    refund_id=refund_id_of(payment.payment_id),
-                    payment=moved,
-                    booking_id=None,
-                    reason=reason,
-                    amount_cents=moved.amount_cents,
-                )
-        await self._run_refund(refund_id_of(payment.payment_id))
-        return await self.get(payment.payment_id)
-
-    async def _run_refund(self, refund_id: str) -> RefundRecord | None:
-        """Carry out a planned refund once; a failure leaves it pending for the reconciler."""
-        failure: Exception | None = None
-        async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                refund = await records.lock_pending_refund(conn, refund_id)
-                if refund is not None:
-                    payment = await records.get_payment(conn, refund.payment_id)
-                    try:
-                        ref = await self._refund_at_provider(refund, payment)
-                    except ProviderError as exc:
-                        failure = exc
-                    else:
-                        final = "refunded" if refund.reason in _FINAL_REFUNDS else None
-                        await records.finish_refund(conn, refund, ref, payment_status=final)
-                        await records.enqueue_message(
-                            conn,
-                            "refund.succeeded",
-                            f"refund.succeeded:{refund.refund_id}",
-                            {
-                                "refund_id": refund.refund_id,
-                                "payment_id": refund.payment_id,
-                                "booking_id": refund.booking_id,
-                                "show_id": payment.show_id,
-                                "user_id": str(payment.user_id),
-                                "amount_cents": refund.amount_cents,
-                                "currency": refund.currency,
-                                "reason": refund.reason,
-                                "at": self._clock(),
-                            },
-                        )
-            if failure is not None:
-                await records.note_refund_error(conn, refund_id, f"{failure}")
-                log.warning("refund %s left pending: %s", refund_id, failure)
-            row = await conn.fetchrow(
-                "SELECT payment_id FROM refunds WHERE refund_id = $1", uuid.UUID(refund_id)
-            )
-            if row is None:
-                return None
-            return await records.refund_of_payment(conn, str(row["payment_id"]))
-
-    async def _refund_at_provider(self, refund: RefundRecord, payment: Payment) -> str:
-        assert payment.provider_ref is not None
-        for made in await self.provider.refunds_of(payment.provider_ref):
-            if made.metadata.get("refund_id") == refund.refund_id:
-                return made.ref  # made before a crash lost its answer
-        done = await self.provider.refund(
-            payment.provider_ref,
-            amount_cents=refund.amount_cents,
-            idempotency_key=f"seatserver-{refund.refund_id}-refund",
-            metadata={
-                "refund_id": refund.refund_id,
-                "payment_id": payment.payment_id,
-                "reason": refund.reason,
-            },
-        )
-        return done.ref
 
     # -- webhooks ------------------------------------------------------------------------------
 
@@ -531,214 +429,6 @@ class Saga:
             await records.finish_webhook(conn, self.provider.name, event.event_id, outcome)
         return outcome
 
-    # -- cancellations -------------------------------------------------------------------------
-
-    async def cancel_booking(
-        self, booking_id: str, *, user_id: int | None, reason: str = "customer_cancel"
-    ) -> Cancellation:
-        """Cancel a booking and refund by the policy (in full when the show is cancelled);
-        ``user_id`` None is an admin. A retry finds the first cancellation and its refund."""
-        async with self._pool.acquire() as conn:
-            booking = await storage.get_booking(conn, booking_id)
-            if user_id is not None and booking.user_id != user_id:
-                raise storage.NotFound("no such booking", {"booking_id": booking_id})
-            payment = await records.payment_of_booking(conn, booking_id, booking.hold_id)
-            terms = await records.show_terms(conn, booking.show_id)
-        assert terms is not None
-        _, starts_at, show_status = terms
-        if show_status == "cancelled":
-            reason = "show_cancelled"
-        if booking.status == "cancelled":
-            return await self._cancelled(booking_id, booking.show_id, payment)
-        lead = starts_at.timestamp() - self._clock()
-        if reason == "customer_cancel" and lead <= 0:
-            raise CancellationClosed(
-                "the show has started; the booking can no longer be cancelled",
-                {"booking_id": booking_id, "starts_at": starts_at.isoformat()},
-            )
-        if payment is not None:
-            payment = await self._plan_cancellation_refund(payment, booking_id, reason, lead)
-        command = actors.Cancel(booking_id, None if user_id is None else str(user_id))
-        try:
-            await self._engine.execute(booking.show_id, command)
-        except actors.BookingNotFound as exc:
-            async with self._pool.acquire() as conn:
-                if await records.booking_status(conn, booking_id) != "cancelled":
-                    raise SettlementPending(
-                        "the booking is not settled yet",
-                        {"booking_id": booking_id},
-                        retry_after=1,
-                    ) from exc
-        except _NOT_YET as exc:
-            raise SettlementPending(
-                "the cancellation could not be written yet; it will complete",
-                {"booking_id": booking_id},
-                retry_after=1,
-            ) from exc
-        return await self._cancelled(booking_id, booking.show_id, payment)
-
-    async def _plan_cancellation_refund(
-        self, payment: Payment, booking_id: str, reason: str, lead: float
-    ) -> Payment:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if payment.status == "succeeded":  # booked before a crash could mark it
-                payment = (
-                    await records.move_payment(
-                        conn,
-                        payment.payment_id,
-                        ("succeeded",),
-                        "booked",
-                        step="booked",
-                        booking_id=booking_id,
-                    )
-                    or payment
-                )
-            refundable = payment.amount_cents - payment.refunded_cents
-            if reason == "customer_cancel":
-                amount = min(
-                    refundable,
-                    self.config.policy.refund_cents(payment.amount_cents, seconds_before=lead),
-                )
-            else:
-                amount = refundable
-            refund = await records.plan_refund(
-                conn,
-                refund_id=refund_id_of(payment.payment_id),
-                payment=payment,
-                booking_id=booking_id,
-                reason=reason,
-                amount_cents=amount,
-            )
-            await records.record_step(
-                conn,
-                payment.payment_id,
-                "cancellation_planned",
-                reason=refund.reason,
-                refund=refund.amount_cents,
-                seconds_before=round(lead),
-            )
-        return payment
-
-    async def _cancelled(
-        self, booking_id: str, show_id: int, payment: Payment | None
-    ) -> Cancellation:
-        refund = None
-        if payment is not None:
-            refund = await self._run_refund(refund_id_of(payment.payment_id))
-        return Cancellation(booking_id, show_id, refund)
-
-    async def cancel_show(self, show_id: int) -> dict[str, int]:
-        """Refund every booking of a cancelled show in full (the show's status is already
-        cancelled); what fails now is finished by the reconciler."""
-        done = failed = 0
-        gate = asyncio.Semaphore(self.config.concurrency)
-
-        async def one(booking_id: str) -> bool:
-            async with gate:
-                try:
-                    await self.cancel_booking(booking_id, user_id=None, reason="show_cancelled")
-                except (SettlementPending, ProviderDown, actors.BookingError) as exc:
-                    log.warning("booking %s of cancelled show %d: %s", booking_id, show_id, exc)
-                    return False
-                return True
-
-        while True:
-            async with self._pool.acquire() as conn:
-                batch = await records.live_bookings_of_cancelled_shows(
-                    conn, show_id=show_id, limit=self.config.batch
-                )
-            if not batch:
-                break
-            results = await asyncio.gather(*(one(b) for b, _ in batch))
-            done += sum(results)
-            failed += len(results) - sum(results)
-            if not any(results):
-                break
-        return {"bookings_cancelled": done, "bookings_left_for_later": failed}
-
-    # -- reconciliation ------------------------------------------------------------------------
-
-    async def reconcile(self) -> dict[str, int]:
-        """One pass over what is unsettled past the bound; returns counts by what was done."""
-        counts: dict[str, int] = {}
-        bound = dt.datetime.fromtimestamp(self._clock() - self.config.settle_after_s, dt.UTC)
-        async with self._pool.acquire() as conn:
-            stale = await records.unsettled_payments(
-                conn,
-                ("creating", "open", "succeeded", "refunding"),
-                bound,
-                limit=self.config.batch,
-            )
-            refunds = await records.pending_refunds(conn, bound, limit=self.config.batch)
-        for payment in stale:
-            outcome = await self._guarded(self._reconcile_payment(payment))
-            counts[outcome] = counts.get(outcome, 0) + 1
-        for refund in refunds:
-            outcome = await self._guarded(self._reconcile_refund(refund))
-            counts[outcome] = counts.get(outcome, 0) + 1
-        async with self._pool.acquire() as conn:
-            orphans = await records.live_bookings_of_cancelled_shows(conn, limit=self.config.batch)
-        for booking_id, _ in orphans:
-            outcome = await self._guarded(self._reconcile_show_cancellation(booking_id))
-            counts[outcome] = counts.get(outcome, 0) + 1
-        return counts
-
-    async def _guarded(self, work: Awaitable[str]) -> str:
-        try:
-            return await work
-        except (ProviderDown, SettlementPending, ProviderError) as exc:
-            log.info("reconcile: left for the next pass: %s", exc)
-            return "retry_later"
-        except actors.BookingError as exc:
-            log.warning("reconcile: %s", exc)
-            return "retry_later"
-
-    async def _reconcile_payment(self, payment: Payment) -> str:
-        if payment.status == "succeeded":
-            return f"succeeded->{(await self._book(payment)).status}"
-        if payment.status == "refunding":
-            await self._run_refund(refund_id_of(payment.payment_id))
-            return "refund_retried"
-        if payment.status == "creating":
-            if await self._hold_alive(payment):
-                return "left_alone"
-            async with self._pool.acquire() as conn:
-                await records.move_payment(
-                    conn,
-                    payment.payment_id,
-                    ("creating",),
-                    "canceled",
-                    step="abandoned",
-                    why="hold_ended_before_intent",
-                )
-            return "creating->canceled"
-        intent = await self._retrieve(payment)
-        if intent.status in ("succeeded", "canceled") or (
-            intent.status == "requires_payment_method" and intent.last_error
-        ):
-            after = await self._apply(payment, intent, raise_decline=False)
-            return f"open->{after.status}"
-        if intent.status != "processing" and not await self._hold_alive(payment):
-            after = await self._abandon(payment, "hold_ended_unpaid")
-            return f"open->{after.status}"
-        async with self._pool.acquire() as conn:
-            await records.touch_payment(conn, payment.payment_id)
-        return "left_alone"
-
-    async def _reconcile_refund(self, refund: RefundRecord) -> str:
-        if refund.booking_id is not None:
-            async with self._pool.acquire() as conn:
-                status = await records.booking_status(conn, refund.booking_id)
-            if status == "confirmed":  # the cancellation stopped before the seats moved
-                await self.cancel_booking(refund.booking_id, user_id=None, reason=refund.reason)
-                return "cancellation_resumed"
-        await self._run_refund(refund.refund_id)
-        return "refund_retried"
-
-    async def _reconcile_show_cancellation(self, booking_id: str) -> str:
-        await self.cancel_booking(booking_id, user_id=None, reason="show_cancelled")
-        return "show_cancellation_refunded"
-
     async def _live_hold(self, show_id: int, hold_id: str, user_id: int) -> actors.Hold:
         snapshot = await self._engine.snapshot(show_id)
         for hold in snapshot.holds:
@@ -757,16 +447,3 @@ class Saga:
             result = self._observe(payment_id, step)
             if result is not None:
                 await result
-
-
-async def run_reconciler(saga: Saga, stop: asyncio.Event, *, interval_s: float = 15.0) -> None:
-    """Reconcile every ``interval_s`` until ``stop``; one pass's failure never ends the loop."""
-    while not stop.is_set():
-        try:
-            counts = await saga.reconcile()
-            if counts:
-                log.info("reconciled: %s", counts)
-        except Exception:
-            log.exception("reconciliation pass failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)

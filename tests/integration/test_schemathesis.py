@@ -5,6 +5,7 @@ must match the document (status, content type, body schema)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ import pytest
 from aiohttp import web
 
 from gateway.app import create_app
+from payments import PaymentsConfig
 from tests.gateway_support import make_account
 from tests.integration.shows import Engine, make_show
+from tests.payments_support import running_localstripe
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +44,23 @@ async def test_no_server_errors_and_every_answer_in_the_schema(
 ) -> None:
     await make_show(pool)
     ops = await make_account(pool, config, "admin")
-    runner = web.AppRunner(create_app(config, engine=engine.client))
+    async with running_localstripe() as stripe:
+        payments = PaymentsConfig(
+            stripe_api_key="sk_test_fuzz",
+            stripe_webhook_secret="whsec_fuzz",
+            stripe_publishable_key="pk_test_fuzz",
+            stripe_api_base=stripe.url,
+            stripe_js_base=stripe.url,
+            reconcile_interval_s=0,
+        )
+        app = create_app(dataclasses.replace(config, payments=payments), engine=engine.client)
+        await _fuzz(app, ops, tmp_path, redis, config.redis_prefix)
+
+
+async def _fuzz(
+    app: web.Application, ops: Any, tmp_path: Path, redis: Any, redis_prefix: str
+) -> None:
+    runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -84,7 +103,7 @@ async def test_no_server_errors_and_every_answer_in_the_schema(
         output, _ = await asyncio.wait_for(process.communicate(), timeout=600)
     finally:
         await runner.cleanup()
-        keys = [k async for k in redis.scan_iter(match=config.redis_prefix + "*")]
+        keys = [k async for k in redis.scan_iter(match=redis_prefix + "*")]
         if keys:
             await redis.delete(*keys)
     text = output.decode(errors="replace")
