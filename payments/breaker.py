@@ -4,7 +4,13 @@ Closed, calls go through and consecutive provider failures are counted; at the t
 opens and calls fail at once (``ProviderUnavailable`` with the seconds until a trial) instead of
 piling up behind a dead provider; after ``reset_after_s`` it is half-open and lets one trial call
 through: a success closes it, a failure opens it again. Only ``ProviderUnavailable`` counts as a
-failure: a declined card or a refused request means the provider is answering.
+failure: a declined card or a refused request means the provider is answering. A call that
+began before the breaker opened decides nothing when it ends; only the trial closes it again.
+
+Usage::
+
+    provider = GuardedProvider(StripeProvider(...), CircuitBreaker(failure_threshold=5))
+    provider.breaker.state  # "closed", "open" or "half_open"
 """
 
 from __future__ import annotations
@@ -21,10 +27,15 @@ from payments.provider import (
     WebhookEvent,
 )
 
+__all__ = ["CircuitBreaker", "GuardedProvider"]
+
 T = TypeVar("T")
 
 
 class CircuitBreaker:
+    """Counts consecutive provider failures; ``clock`` (seconds, monotonic) is injectable.
+    Meant for one event loop: it takes no locks."""
+
     def __init__(
         self,
         failure_threshold: int = 5,
@@ -43,6 +54,7 @@ class CircuitBreaker:
 
     @property
     def state(self) -> str:
+        """ "closed", "open" or "half_open" (open, and ``reset_after_s`` have passed)."""
         if self._opened_at is None:
             return "closed"
         if self._clock() - self._opened_at >= self.reset_after_s:
@@ -50,54 +62,75 @@ class CircuitBreaker:
         return "open"
 
     def retry_after(self) -> float:
+        """Seconds until a trial may go through (at least 1 while not closed)."""
         if self._opened_at is None:
             return 0.0
         return max(1.0, self.reset_after_s - (self._clock() - self._opened_at))
 
-    def before(self) -> None:
-        """Raise ``ProviderUnavailable`` if the call may not go through now."""
+    def before(self) -> bool:
+        """Raise ``ProviderUnavailable`` if a call may not go through now; else return whether
+        it is the half-open trial (pass that to ``succeeded``, ``failed`` or ``abandoned``)."""
         state = self.state
         if state == "open" or (state == "half_open" and self._trial):
             self._counts["rejected"] += 1
             raise ProviderUnavailable(
                 "payment provider unavailable", retry_after=self.retry_after(), code="circuit_open"
             )
+        self._counts["calls"] += 1
         if state == "half_open":
             self._trial = True
-        self._counts["calls"] += 1
+            return True
+        return False
 
-    def succeeded(self) -> None:
-        self._failures = 0
-        self._opened_at = None
-        self._trial = False
+    def succeeded(self, trial: bool = False) -> None:
+        """The provider answered (a result, a decline or a refusal)."""
+        if trial or self._opened_at is None:
+            self._failures = 0
+            self._opened_at = None
+        if trial:
+            self._trial = False
 
-    def failed(self) -> None:
+    def failed(self, trial: bool = False) -> None:
+        """The provider did not answer (``ProviderUnavailable``)."""
         self._counts["failures"] += 1
         self._failures += 1
-        if self._trial or self._failures >= self.failure_threshold:
-            if self._opened_at is None or self._trial:
-                self._counts["opened"] += 1
+        if trial or (self._opened_at is None and self._failures >= self.failure_threshold):
+            self._counts["opened"] += 1
             self._opened_at = self._clock()
-        self._trial = False
+        if trial:
+            self._trial = False
+
+    def abandoned(self, trial: bool = False) -> None:
+        """The call was cancelled before an answer: it says nothing of the provider."""
+        if trial:
+            self._trial = False
 
     async def call(self, work: Callable[[], Awaitable[T]]) -> T:
-        self.before()
+        """Run ``work()`` through the breaker."""
+        trial = self.before()
         try:
             result = await work()
         except ProviderUnavailable:
-            self.failed()
+            self.failed(trial)
             raise
         except Exception:
-            self.succeeded()  # the provider answered (a decline, a refusal)
+            self.succeeded(trial)  # a decline or a refusal: the provider is answering
             raise
         except BaseException:
-            self._trial = False  # cancelled: another call may try
+            self.abandoned(trial)
             raise
-        self.succeeded()
+        self.succeeded(trial)
         return result
 
     def stats(self) -> dict[str, Any]:
-        return {"state": self.state, "consecutive_failures": self._failures, **self._counts}
+        """The state and counters since start: calls let through, failures, calls rejected
+        while open, times opened."""
+        return {
+            "state": self.state,
+            "consecutive_failures": self._failures,
+            "retry_after_s": self.retry_after(),
+            **self._counts,
+        }
 
 
 class GuardedProvider:

@@ -6,6 +6,8 @@ ours, or nowhere::
 
     python -m payments.localstripe --port 8420 --state ~/.local/share/seatserver/localstripe.pickle
 
+A host that is not a loopback address is refused unless ``--allow-non-loopback`` is given.
+
 ``start_localstripe`` runs it as a child process and ``register_webhook`` points its webhooks
 at a URL (it signs them as Stripe does).
 """
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+
+__all__ = ["LocalStripe", "free_port", "main", "register_webhook", "start_localstripe"]
 
 
 def _is_loopback(host: str) -> bool:
@@ -54,8 +58,10 @@ def _serve(host: str, port: int, state: Path | None) -> None:
                 pickle.dump(dict(store), f, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(state)
 
-    store.try_load_from_disk = load  # type: ignore[method-assign]
-    store.dump_to_disk = dump  # type: ignore[method-assign]
+    if state is not None:
+        state.parent.mkdir(parents=True, exist_ok=True)
+    store.try_load_from_disk = load
+    store.dump_to_disk = dump
     load()
     web.run_app(server.app, host=host, port=port, print=None, access_log=None)
 
@@ -65,9 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
     parser.add_argument("--state", type=Path, default=None, help="keep its state in this file")
+    parser.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="listen on a non-loopback address (a fake payment provider anyone there can use)",
+    )
     args = parser.parse_args(argv)
     if not _is_loopback(args.host):
-        parser.error("the local provider listens on a loopback address only")
+        if not args.allow_non_loopback:
+            parser.error("the local provider listens on a loopback address only")
+        print(f"warning: localstripe on {args.host}, not loopback", file=sys.stderr)
     if not 1 <= args.port <= 65535:
         parser.error("--port must be 1..65535")
     _serve(args.host, args.port, args.state)
@@ -115,7 +128,10 @@ class LocalStripe:
 async def start_localstripe(port: int = 0, state: Path | None = None) -> LocalStripe:
     """Start localstripe on 127.0.0.1:``port`` (0: a free one); call ``wait_ready`` next."""
     port = port or free_port()
-    command = [sys.executable, "-m", "payments.localstripe", "--port", str(port)]
+    # This file as a script, not ``-m payments.localstripe``: that would import the whole
+    # payments package (the saga, Ray) for nothing. ``-P``: not its own directory on the path,
+    # where this file would shadow the localstripe package.
+    command = [sys.executable, "-P", str(Path(__file__).resolve()), "--port", str(port)]
     if state is not None:
         command += ["--state", str(state)]
     process = subprocess.Popen(

@@ -622,9 +622,9 @@ async def test_provider_down_then_up(shop: Shop, show: int, alice: Account) -> N
         assert body["error"]["code"] == "payment_provider_unavailable"
         assert int(headers["Retry-After"]) >= 1
     assert shop.provider.breaker.state == "open"
-    tried = shop.proxy.connections
+    tried = shop.proxy.accepted
     status, _, _ = await shop.checkout(alice, hold)
-    assert status == 503 and shop.proxy.connections == tried  # open: not even tried
+    assert status == 503 and shop.proxy.accepted == tried  # open: not even tried
     states = await shop.seat_states(show)
     assert states["D5"] == states["D6"] == "held"  # the hold stays
 
