@@ -24,6 +24,7 @@ import pytest
 import ray
 from aiohttp import web
 
+import storage
 from gateway import keys
 from gateway.app import create_app
 from payments import PaymentsConfig
@@ -148,6 +149,13 @@ async def _shop(
         await client.close()
         await stripe.close()
         await stop_engine(engine)
+        redis = await storage.create_redis(redis_url)
+        try:  # the idempotency records this test's prefix left
+            keys = [k async for k in redis.scan_iter(match=config.redis_prefix + "*")]
+            if keys:
+                await redis.delete(*keys)
+        finally:
+            await redis.aclose()
 
 
 @pytest.fixture
