@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from actors.errors import InconsistentState
+from actors.errors import HoldNotFound, HoldNotYours, InconsistentState
 from actors.layout import SeatState
 
 __all__ = [
@@ -192,6 +192,15 @@ class Snapshot:
     seats: dict[str, SeatState]
     holds: tuple[Hold, ...]
     bookings: tuple[Booking, ...]
+
+    def live_hold(self, hold_id: str, user_id: str) -> Hold:
+        """The live hold ``hold_id`` of ``user_id``; ``HoldNotFound`` or ``HoldNotYours``."""
+        for hold in self.holds:
+            if hold.hold_id == hold_id:
+                if hold.user_id != user_id:
+                    raise HoldNotYours("the hold is not yours", {"hold_id": hold_id})
+                return hold
+        raise HoldNotFound("no live hold with this id", {"hold_id": hold_id})
 
     def apply(self, event: ShowEvent) -> Snapshot:
         """The snapshot after ``event``; raises ``InconsistentState`` unless it is the next one."""

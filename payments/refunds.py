@@ -141,10 +141,9 @@ class Refunds:
             if user_id is not None and booking.user_id != user_id:
                 raise storage.NotFound("no such booking", {"booking_id": booking_id})
             payment = await records.payment_of_booking(conn, booking_id, booking.hold_id)
-            terms = await records.show_terms(conn, booking.show_id)
-        assert terms is not None
-        _, starts_at, show_status = terms
-        if show_status == "cancelled":
+            show = await storage.get_show(conn, booking.show_id)
+        starts_at = show.starts_at
+        if show.status == "cancelled":
             reason = "show_cancelled"
         if booking.status == "cancelled":
             return await self._cancelled(booking_id, booking.show_id, payment)

@@ -110,17 +110,14 @@ class Saga(Refunds, Reconciliation):
 
     async def checkout(self, *, user_id: int, show_id: int, hold_id: str) -> Payment:
         """Start (or find) the payment of a hold; the hold becomes payment-pending."""
-        hold = await self._live_hold(show_id, hold_id, user_id)
+        hold = (await self._engine.snapshot(show_id)).live_hold(hold_id, str(user_id))
         async with self._pool.acquire() as conn:
-            terms = await records.show_terms(conn, show_id)
-            if terms is None:
-                raise actors.ShowNotFound("no such show", {"show_id": show_id})
-            currency, _, status = terms
-            if status == "cancelled":
+            show = await storage.get_show(conn, show_id)
+            if show.status == "cancelled":
                 raise CheckoutClosed("the show is cancelled", {"show_id": show_id})
             async with conn.transaction():
                 await records.lock_hold(conn, hold_id)
-                payment = await self._attempt(conn, hold, show_id, user_id, currency)
+                payment = await self._attempt(conn, hold, show_id, user_id, show.currency)
         if payment.status == "open":
             return payment
         payment = await self._create_intent(payment)
@@ -428,15 +425,6 @@ class Saga(Refunds, Reconciliation):
         async with self._pool.acquire() as conn:
             await records.finish_webhook(conn, self.provider.name, event.event_id, outcome)
         return outcome
-
-    async def _live_hold(self, show_id: int, hold_id: str, user_id: int) -> actors.Hold:
-        snapshot = await self._engine.snapshot(show_id)
-        for hold in snapshot.holds:
-            if hold.hold_id == hold_id:
-                if hold.user_id != str(user_id):
-                    raise actors.HoldNotYours("the hold is not yours", {"hold_id": hold_id})
-                return hold
-        raise actors.HoldNotFound("no live hold with this id", {"hold_id": hold_id})
 
     async def _hold_alive(self, payment: Payment) -> bool:
         snapshot = await self._engine.snapshot(payment.show_id)

@@ -20,8 +20,6 @@ from typing import Any
 from storage.errors import NotFound
 
 LIVE = ("creating", "open")
-# Statuses from which money may still arrive and must be settled.
-UNSETTLED = ("creating", "open", "succeeded", "refunding", "failed", "canceled")
 
 
 @dataclass(frozen=True)
@@ -128,14 +126,6 @@ async def record_step(conn: Any, payment_id: str, step: str, **detail: Any) -> N
         step,
         json.loads(json.dumps(detail, default=str)),  # plain JSON values (the codec encodes)
     )
-
-
-async def steps_of(conn: Any, payment_id: str) -> list[tuple[str, dict[str, Any]]]:
-    rows = await conn.fetch(
-        "SELECT step, detail FROM payment_steps WHERE payment_id = $1 ORDER BY id",
-        uuid.UUID(payment_id),
-    )
-    return [(r["step"], r["detail"]) for r in rows]
 
 
 async def lock_hold(conn: Any, hold_id: str) -> None:
@@ -415,14 +405,6 @@ async def booking_status(conn: Any, booking_id: str) -> str | None:
         "SELECT status FROM bookings WHERE booking_id = $1", uuid.UUID(booking_id)
     )
     return None if value is None else str(value)
-
-
-async def show_terms(conn: Any, show_id: int) -> tuple[str, dt.datetime, str] | None:
-    """(currency, start, status) of a show."""
-    row = await conn.fetchrow(
-        "SELECT currency, starts_at, status FROM shows WHERE id = $1", show_id
-    )
-    return None if row is None else (row["currency"], row["starts_at"], row["status"])
 
 
 # -- webhooks ----------------------------------------------------------------------------------

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import struct
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
 
-from payments.localstripe import LocalStripe, start_localstripe
+from aiohttp import web
+
+from payments.localstripe import LocalStripe, register_webhook, start_localstripe
 
 Mode = Literal["pass", "refuse", "blackhole_responses"]
 MODES: tuple[Mode, ...] = ("pass", "refuse", "blackhole_responses")
@@ -36,6 +40,51 @@ async def running_localstripe(state: Path | None = None) -> AsyncIterator[LocalS
         yield stripe
     finally:
         stripe.stop()
+
+
+Delivery = tuple[bytes, str | None]  # a webhook's body and its Stripe-Signature header
+
+
+@contextlib.asynccontextmanager
+async def webhook_inbox(
+    local: LocalStripe, secret: str, events: list[str] | None = None
+) -> AsyncIterator[asyncio.Queue[Delivery]]:
+    """A webhook receiver on 127.0.0.1 that localstripe posts to (under a name of its own:
+    localstripe cannot forget a webhook), keeping each delivery verbatim."""
+    received: asyncio.Queue[Delivery] = asyncio.Queue()
+
+    async def receive(request: web.Request) -> web.Response:
+        await received.put((await request.read(), request.headers.get("Stripe-Signature")))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        name = f"test-{uuid.uuid4().hex[:8]}"
+        await register_webhook(local.url, name, f"http://127.0.0.1:{port}/hook", secret, events)
+        yield received
+    finally:
+        await runner.cleanup()
+
+
+async def delivery_about(
+    inbox: asyncio.Queue[Delivery], intent_ref: str, timeout_s: float = 15.0
+) -> tuple[bytes, str]:
+    """The next delivery about PaymentIntent ``intent_ref`` (others are skipped)."""
+
+    async def wait() -> tuple[bytes, str]:
+        while True:
+            payload, signature = await inbox.get()
+            if json.loads(payload)["data"]["object"].get("id") == intent_ref:
+                assert signature is not None
+                return payload, signature
+
+    return await asyncio.wait_for(wait(), timeout_s)
 
 
 class FaultProxy:

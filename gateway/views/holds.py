@@ -42,12 +42,7 @@ async def create_hold(call: Call) -> dict[str, Any]:
 
 async def _find_hold(call: Call, show_id: int, hold_id: str) -> actors.Hold:
     snapshot = await call.app[keys.ENGINE].snapshot(show_id)
-    for hold in snapshot.holds:
-        if hold.hold_id == hold_id:
-            if hold.user_id != str(call.user.user_id):
-                raise actors.HoldNotYours("this hold belongs to someone else", {"hold_id": hold_id})
-            return hold
-    raise actors.HoldNotFound("no live hold with this id", {"hold_id": hold_id})
+    return snapshot.live_hold(hold_id, str(call.user.user_id))
 
 
 async def get_hold(call: Call) -> dict[str, Any]:

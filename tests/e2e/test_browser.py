@@ -70,9 +70,15 @@ class Tab:
 
 
 async def _serve(
-    database_url: str, schema: str, redis_url: str, pool: Any, redis: Any, **engine_config: Any
+    database_url: str,
+    schema: str,
+    redis_url: str,
+    pool: Any,
+    redis: Any,
+    payments: Any = None,
+    **engine_config: Any,
 ) -> AsyncIterator[Site]:
-    config = gateway_config(database_url, schema, redis_url)
+    config = gateway_config(database_url, schema, redis_url, payments=payments)
     engine = await start_engine(
         database_url, schema, redis_url, channel_prefix=config.redis_prefix, **engine_config
     )
@@ -114,18 +120,6 @@ async def short_hold_site(
 ) -> AsyncIterator[Site]:
     async for running in _serve(database_url, schema, redis_url, pool, redis, hold_ttl_s=4.0):
         yield running
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        await chromium.close()
 
 
 async def _open(browser: Any, site: Site, hash_: str) -> Tab:

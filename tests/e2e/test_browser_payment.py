@@ -7,7 +7,6 @@ The card goes from the browser to localstripe only; the gateway sees the token's
 from __future__ import annotations
 
 import inspect
-import random
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,13 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from gateway.app import create_app
 from payments.config import PaymentsConfig
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, _live, _login, _wait_states
-from tests.gateway_support import Account, gateway_config, make_account
-from tests.integration.shows import make_show, start_engine, stop_engine
+from tests.e2e.test_browser import CHROMIUM, _live, _login, _serve, _wait_states
+from tests.gateway_support import Account
 
 pytestmark = [
     pytest.mark.slow,
@@ -122,41 +118,10 @@ async def shop(
         stripe_js_base=localstripe.url,
         reconcile_interval_s=0,
     )
-    config = gateway_config(database_url, schema, redis_url, payments=payments)
-    engine = await start_engine(database_url, schema, redis_url, channel_prefix=config.redis_prefix)
-    runner = web.AppRunner(create_app(config, engine=engine.client, provider=None))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        assert host == "127.0.0.1"
-        url = f"http://127.0.0.1:{port}"
-        await localstripe.send_webhooks_to(f"{url}/api/v1/payments/webhook")
-        # A random first show id keeps concurrent runs on one Redis from hearing each other.
-        start = random.randrange(10**12, 10**15)
-        await pool.execute(f"ALTER TABLE shows ALTER COLUMN id RESTART WITH {start}")
-        show_id = await make_show(pool)  # two days away: a cancellation is refunded in full
-        alice = await make_account(pool, config)
-        yield Shop(url, localstripe.url, show_id, alice, localstripe)
-    finally:
-        await runner.cleanup()
-        await stop_engine(engine)
-        keys = [k async for k in redis.scan_iter(match=config.redis_prefix + "*")]
-        if keys:
-            await redis.delete(*keys)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        await chromium.close()
+    async for site in _serve(database_url, schema, redis_url, pool, redis, payments):
+        await localstripe.send_webhooks_to(f"{site.url}/api/v1/payments/webhook")
+        # The show is two days away: a cancellation is refunded in full.
+        yield Shop(site.url, localstripe.url, site.show_id, site.alice, localstripe)
 
 
 async def _open(browser: Any, shop: Shop) -> Tab:

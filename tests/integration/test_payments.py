@@ -33,7 +33,7 @@ from payments.localstripe import register_webhook
 from payments.stripe_provider import StripeProvider
 from tests.gateway_support import Account, gateway_config, make_account, new_key
 from tests.integration.shows import Engine, make_show, start_engine, stop_engine
-from tests.payments_support import FaultProxy, running_localstripe
+from tests.payments_support import FaultProxy, delivery_about, running_localstripe, webhook_inbox
 
 pytestmark = pytest.mark.slow
 
@@ -338,36 +338,11 @@ async def test_the_last_declined_attempt_releases_the_hold(
 # -- webhooks ------------------------------------------------------------------------------------
 
 
-async def _capture_webhook(localstripe: Any) -> tuple[Any, list[tuple[bytes, str]], Any]:
-    """A second receiver of the provider's webhooks, keeping them verbatim."""
-    seen: list[tuple[bytes, str]] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        seen.append((await request.read(), request.headers.get("Stripe-Signature", "")))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/hook", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    await register_webhook(
-        localstripe.url,
-        "capture",
-        f"http://127.0.0.1:{port}/hook",
-        WEBHOOK_SECRET,
-        ["payment_intent.succeeded"],
-    )
-    return runner, seen, port
-
-
 async def test_a_webhook_replayed_five_times_books_once(
     shop: Shop, show: int, alice: Account, localstripe: Any
 ) -> None:
-    runner, seen, _ = await _capture_webhook(localstripe)
-    try:
+    events = ["payment_intent.succeeded"]
+    async with webhook_inbox(localstripe, WEBHOOK_SECRET, events) as inbox:
         hold = await shop.hold(alice, show, ["A5"])
         _, payment, _ = await shop.checkout(alice, hold)
         (row,) = await shop.fetch(
@@ -377,10 +352,7 @@ async def test_a_webhook_replayed_five_times_books_once(
         await shop.stripe.confirm_intent(
             row["provider_ref"], payment_method=VISA, idempotency_key="browser-1"
         )
-        await _eventually(lambda: _async(bool(seen)))
-        payload, signature = next(
-            (p, s) for p, s in seen if json.loads(p)["data"]["object"]["id"] == row["provider_ref"]
-        )
+        payload, signature = await delivery_about(inbox, row["provider_ref"])
         outcomes = []
         for _ in range(5):
             async with shop.client.post(
@@ -400,12 +372,6 @@ async def test_a_webhook_replayed_five_times_books_once(
             "SELECT deliveries FROM webhook_events WHERE event_id = $1", json.loads(payload)["id"]
         )
         assert event["deliveries"] >= 5
-    finally:
-        await runner.cleanup()
-
-
-async def _async(value: Any) -> Any:
-    return value
 
 
 async def test_unsigned_tampered_and_stale_webhooks_are_refused(shop: Shop) -> None:

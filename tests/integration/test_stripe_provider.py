@@ -15,10 +15,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from payments.breaker import CircuitBreaker, GuardedProvider
-from payments.localstripe import LocalStripe, register_webhook
+from payments.localstripe import LocalStripe
 from payments.localstripe import main as localstripe_main
 from payments.provider import (
     PaymentDeclined,
@@ -28,7 +27,13 @@ from payments.provider import (
     WebhookRejected,
 )
 from payments.stripe_provider import StripeProvider
-from tests.payments_support import FaultProxy, running_localstripe
+from tests.payments_support import (
+    Delivery,
+    FaultProxy,
+    delivery_about,
+    running_localstripe,
+    webhook_inbox,
+)
 
 SECRET = "sk_test_seatserver"
 PUBLISHABLE = "pk_test_seatserver"
@@ -232,46 +237,18 @@ def test_public_config(provider: StripeProvider) -> None:
 
 
 @pytest.fixture
-async def inbox(local: LocalStripe) -> AsyncIterator[asyncio.Queue[tuple[bytes, str | None]]]:
-    """A tiny webhook receiver on 127.0.0.1 that localstripe posts to."""
-    received: asyncio.Queue[tuple[bytes, str | None]] = asyncio.Queue()
-
-    async def receive(request: web.Request) -> web.Response:
-        await received.put((await request.read(), request.headers.get("Stripe-Signature")))
-        return web.Response()
-
-    app = web.Application()
-    app.router.add_post("/hook", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    await register_webhook(
-        local.url,
-        f"test-{uuid.uuid4().hex[:8]}",  # localstripe cannot forget one: each test its own
-        f"http://127.0.0.1:{port}/hook",
-        WEBHOOK_SECRET,
-        events=["payment_intent.succeeded", "payment_intent.payment_failed"],
-    )
-    yield received
-    await runner.cleanup()
+async def inbox(local: LocalStripe) -> AsyncIterator[asyncio.Queue[Delivery]]:
+    events = ["payment_intent.succeeded", "payment_intent.payment_failed"]
+    async with webhook_inbox(local, WEBHOOK_SECRET, events) as received:
+        yield received
 
 
 async def next_about(
-    provider: StripeProvider, inbox: asyncio.Queue[tuple[bytes, str | None]], ref: str
+    provider: StripeProvider, inbox: asyncio.Queue[Delivery], ref: str
 ) -> tuple[WebhookEvent, bytes, str]:
-    """The next webhook about intent ``ref`` (others' are skipped), within 15 s."""
-
-    async def wait() -> tuple[WebhookEvent, bytes, str]:
-        while True:
-            payload, signature = await inbox.get()
-            event = provider.parse_webhook(payload, signature)
-            if event.intent is not None and event.intent.ref == ref:
-                assert signature is not None
-                return event, payload, signature
-
-    return await asyncio.wait_for(wait(), 15)
+    """The next webhook about intent ``ref``, parsed by the provider."""
+    payload, signature = await delivery_about(inbox, ref)
+    return provider.parse_webhook(payload, signature), payload, signature
 
 
 def sign(payload: bytes, secret: str, timestamp: int) -> str:
@@ -280,7 +257,7 @@ def sign(payload: bytes, secret: str, timestamp: int) -> str:
 
 
 async def test_webhooks_of_success_and_decline_are_verified(
-    provider: StripeProvider, inbox: asyncio.Queue[tuple[bytes, str | None]]
+    provider: StripeProvider, inbox: asyncio.Queue[Delivery]
 ) -> None:
     ref = await paid(provider, 1300)
     event, payload, signature = await next_about(provider, inbox, ref)
@@ -301,7 +278,7 @@ async def test_webhooks_of_success_and_decline_are_verified(
 
 
 async def test_bad_webhooks_are_rejected(
-    provider: StripeProvider, inbox: asyncio.Queue[tuple[bytes, str | None]]
+    provider: StripeProvider, inbox: asyncio.Queue[Delivery]
 ) -> None:
     ref = await paid(provider, 1400)
     _, payload, signature = await next_about(provider, inbox, ref)
