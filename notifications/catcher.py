@@ -14,6 +14,7 @@ import mailbox
 import sys
 from dataclasses import dataclass
 from email import message_from_bytes, policy
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,21 @@ class Catcher:
 
 
 def _check_loopback(host: str) -> None:
-    if not ipaddress.ip_address(host).is_loopback:
-        raise ValueError("the mail catcher listens on a loopback address only")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the mail catcher listens on a loopback address only, not {host!r}")
 
 
 async def start_catcher(directory: Path, port: int = 0, host: str = "127.0.0.1") -> Catcher:
-    """Start catching on ``host:port`` (0: a free port)."""
+    """Start catching on ``host:port`` (0: a free port) into the Maildir ``directory``.
+
+    >>> catcher = await start_catcher(tmp / "mail")
+    >>> ...  # send to 127.0.0.1:catcher.port
+    >>> await catcher.stop()
+    """
     _check_loopback(host)
     if port == 0:
         import socket
@@ -64,13 +74,25 @@ async def start_catcher(directory: Path, port: int = 0, host: str = "127.0.0.1")
 def messages(directory: Path) -> list[dict[str, str]]:
     """What was caught: subject, recipient and date of each message, oldest first."""
     box = mailbox.Maildir(directory, create=False)
-    found = []
+    found: list[tuple[float, dict[str, str]]] = []
     for key in box.iterkeys():
         m = message_from_bytes(box.get_bytes(key), policy=policy.default)
+        date = str(m["Date"] or "")
         found.append(
-            {"subject": str(m["Subject"]).strip(), "to": str(m["To"]), "date": str(m["Date"])}
+            (
+                _when(date, key),
+                {"subject": str(m["Subject"]).strip(), "to": str(m["To"]), "date": date},
+            )
         )
-    return sorted(found, key=lambda m: m["date"])
+    return [entry for _, entry in sorted(found, key=lambda pair: pair[0])]
+
+
+def _when(date: str, key: str) -> float:
+    """A message's Date as epoch seconds; else when the Maildir got it (its key begins so)."""
+    try:
+        return parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError):
+        return float(key.split(".", 1)[0]) if key.split(".", 1)[0].isdigit() else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:

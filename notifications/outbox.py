@@ -1,5 +1,10 @@
 """The outbox's SQL: claim due rows (a lease, so two workers never send one at once), read what
-a message needs, and record the outcome."""
+a message needs, and record the outcome.
+
+Every claim counts an attempt, so ``attempts`` doubles as the lease's fencing token: a worker
+whose lease ran out (a slow batch, a pause) finds ``renew`` refused once another has claimed the
+row, and leaves it alone.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +43,20 @@ async def claim(conn: Any, *, limit: int, lease_s: float) -> list[OutboxRow]:
     ]
 
 
+async def renew(conn: Any, row: OutboxRow, *, lease_s: float) -> bool:
+    """Extend the caller's lease on ``row`` just before it is sent; False if the row is no
+    longer the caller's (claimed again since, sent or given up): do not send it."""
+    renewed = await conn.fetchval(
+        """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3)
+           WHERE id = $1 AND attempts = $2 AND sent_at IS NULL AND failed_at IS NULL
+           RETURNING id""",
+        row.id,
+        row.attempts,
+        lease_s,
+    )
+    return renewed is not None
+
+
 async def context_for(conn: Any, row: OutboxRow) -> MailContext | None:
     """The recipient, show and theater of a row; None if they are gone."""
     payload = row.payload
@@ -69,6 +88,7 @@ async def context_for(conn: Any, row: OutboxRow) -> MailContext | None:
 
 
 async def mark_sent(conn: Any, row_id: int) -> bool:
+    """Record that the SMTP server accepted the row's message; False if it already was."""
     done = await conn.fetchval(
         "UPDATE outbox SET sent_at = now(), last_error = NULL "
         "WHERE id = $1 AND sent_at IS NULL RETURNING id",
@@ -81,13 +101,15 @@ async def mark_failed(conn: Any, row_id: int, error: str, retry_at: dt.datetime 
     """Note a failure: try again at ``retry_at``, or (None) give the message up."""
     if retry_at is None:
         await conn.execute(
-            "UPDATE outbox SET last_error = $2, failed_at = now() WHERE id = $1",
+            "UPDATE outbox SET last_error = $2, failed_at = now() "
+            "WHERE id = $1 AND sent_at IS NULL",
             row_id,
             error[:1000],
         )
     else:
         await conn.execute(
-            "UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1",
+            "UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1 "
+            "AND sent_at IS NULL AND failed_at IS NULL",
             row_id,
             error[:1000],
             retry_at,

@@ -38,6 +38,8 @@ _ZERO_DECIMAL = {
     "XOF",
     "XPF",
 }
+# Currencies with three decimals (ISO 4217 exponent 3).
+_THREE_DECIMAL = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"}
 _SYMBOLS = {
     "USD": "$",
     "EUR": "€",
@@ -77,12 +79,22 @@ class MailContext:
     currency: str
 
 
-def money(cents: int, currency: str) -> str:
+def money(minor: int, currency: str) -> str:
+    """An amount in minor units, e.g. ``money(1250, "USD") == "$12.50"``, ``money(1500, "JPY")
+    == "¥1,500"``, ``money(1250, "KWD") == "KWD 1.250"``."""
     code = currency.upper()
     symbol = _SYMBOLS.get(code, code + " ")
+    sign, minor = ("-" if minor < 0 else ""), abs(minor)
     if code in _ZERO_DECIMAL:
-        return f"{symbol}{cents:,}"
-    return f"{symbol}{cents // 100:,}.{cents % 100:02d}"
+        return f"{sign}{symbol}{minor:,}"
+    places = 3 if code in _THREE_DECIMAL else 2
+    units, rest = divmod(minor, 10**places)
+    return f"{sign}{symbol}{units:,}.{rest:0{places}d}"
+
+
+def _header(value: str) -> str:
+    """A header value on one line: titles and names come from user input."""
+    return " ".join(value.split())
 
 
 def local_time(moment: dt.datetime, zone: str) -> str:
@@ -93,12 +105,18 @@ def local_time(moment: dt.datetime, zone: str) -> str:
 
 
 def message_id(dedup_key: str) -> str:
+    """The Message-ID of a row's email: the same for every attempt at sending it."""
     return f"<{hashlib.sha256(dedup_key.encode()).hexdigest()[:32]}@seatserver>"
 
 
 def compose(
     topic: str, payload: dict[str, Any], context: MailContext, *, dedup_key: str, mail_from: str
 ) -> EmailMessage:
+    """The email for one outbox row; ``UnknownTopic`` for a topic it has no email for.
+
+    >>> mail = compose("booking.confirmed", payload, context, dedup_key=row.dedup_key,
+    ...                mail_from="SeatServer <tickets@example.com>")
+    """
     if topic == "booking.confirmed":
         subject, lines, ics = _confirmed(payload, context)
     elif topic == "booking.cancelled":
@@ -109,9 +127,9 @@ def compose(
     else:
         raise UnknownTopic(topic)
     message = EmailMessage()
-    message["Subject"] = subject
+    message["Subject"] = _header(subject)
     message["From"] = mail_from
-    message["To"] = formataddr((context.display_name, context.email))
+    message["To"] = formataddr((_header(context.display_name), _header(context.email)))
     message["Message-ID"] = message_id(dedup_key)
     message["Date"] = formatdate(usegmt=True)
     greeting = f"Hello {context.display_name}," if context.display_name else "Hello,"
@@ -200,4 +218,5 @@ def _calendar(payload: dict[str, Any], c: MailContext, *, cancelled: bool) -> by
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     cal.add_component(event)
     cal.add_missing_timezones()  # the VTIMEZONE that TZID names
-    return cal.to_ical()
+    ics: bytes = cal.to_ical()
+    return ics

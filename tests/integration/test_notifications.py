@@ -5,6 +5,7 @@ are retried, then given up; two workers never send one message twice."""
 from __future__ import annotations
 
 import asyncio
+import mailbox
 import time
 import uuid
 from email import message_from_bytes, policy
@@ -18,7 +19,7 @@ from aiosmtpd.controller import Controller
 import storage
 from actors import Cancel, Confirm, HoldSeats, Layout, SeatMap
 from actors.persistence import ShowBatch, load_show, write_batch
-from notifications import OutboxWorker, SmtpConfig
+from notifications import OutboxWorker, SmtpConfig, outbox
 from notifications.catcher import messages, start_catcher
 from payments.localstripe import free_port
 from storage import payments as records
@@ -90,10 +91,10 @@ def _calendar(message: Any) -> Any:
 
 async def _drain(w: OutboxWorker, rounds: int = 50) -> dict[str, int]:
     """Run passes until two in a row (past the tiny backoff) find nothing due."""
-    total = {"sent": 0, "retry": 0, "given_up": 0}
+    total = {"sent": 0, "retry": 0, "given_up": 0, "skipped": 0}
     idle = 0
     for _ in range(rounds):
-        counts = await w.run_once()
+        counts = await asyncio.wait_for(w.run_once(), 10)
         for k, v in counts.items():
             total[k] += v
         idle = 0 if any(counts.values()) else idle + 1
@@ -172,7 +173,7 @@ async def test_transient_failures_are_retried_then_sent_once(pool: Any, inbox: I
     user = await _customer(pool)
     await _book(pool, user, ("A5",))
     counts = await _drain(worker(pool, inbox))
-    assert counts == {"sent": 1, "retry": 2, "given_up": 0}
+    assert counts == {"sent": 1, "retry": 2, "given_up": 0, "skipped": 0}
     assert len(inbox.received) == 1
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT attempts, sent_at, last_error FROM outbox")
@@ -184,7 +185,7 @@ async def test_a_permanent_failure_gives_up_and_keeps_the_error(pool: Any, inbox
     user = await _customer(pool)
     await _book(pool, user, ("A6",))
     counts = await _drain(worker(pool, inbox))
-    assert counts == {"sent": 0, "retry": 0, "given_up": 1}
+    assert counts == {"sent": 0, "retry": 0, "given_up": 1, "skipped": 0}
     async with pool.acquire() as conn:
         row = await conn.fetchrow("SELECT failed_at, sent_at, last_error FROM outbox")
     assert row["failed_at"] is not None and row["sent_at"] is None
@@ -196,7 +197,7 @@ async def test_attempts_run_out(pool: Any, inbox: Inbox) -> None:
     user = await _customer(pool)
     await _book(pool, user, ("A7",))
     counts = await _drain(worker(pool, inbox, max_attempts=3))
-    assert counts == {"sent": 0, "retry": 2, "given_up": 1}
+    assert counts == {"sent": 0, "retry": 2, "given_up": 1, "skipped": 0}
 
 
 async def test_two_workers_send_each_message_once(pool: Any, inbox: Inbox) -> None:
@@ -215,10 +216,111 @@ async def test_the_catcher_keeps_mail_in_a_maildir(pool: Any, tmp_path: Path) ->
         user = await _customer(pool, "Grace")
         await _book(pool, user, ("E2",))
         smtp = SmtpConfig(host="127.0.0.1", port=catcher.port, starttls=False)
-        assert (await OutboxWorker(pool, smtp).run_once())["sent"] == 1
+        assert (await asyncio.wait_for(OutboxWorker(pool, smtp).run_once(), 10))["sent"] == 1
     finally:
         await catcher.stop()
     (caught,) = messages(tmp_path / "mail")
     assert "Grace" in caught["to"] and caught["subject"].startswith("Your tickets")
     with pytest.raises(ValueError, match="loopback"):
         await start_catcher(tmp_path / "other", host="0.0.0.0")
+
+
+async def test_a_crashed_workers_rows_wait_for_their_lease(pool: Any, inbox: Inbox) -> None:
+    user = await _customer(pool)
+    await _book(pool, user, ("E7",))
+    async with pool.acquire() as conn:  # a worker claims, then dies before sending
+        (claimed,) = await outbox.claim(conn, limit=10, lease_s=0.5)
+    w = worker(pool, inbox)
+    assert (await asyncio.wait_for(w.run_once(), 10))["sent"] == 0  # still leased
+    await asyncio.sleep(0.6)
+    assert (await asyncio.wait_for(w.run_once(), 10))["sent"] == 1
+    assert len(inbox.received) == 1
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT attempts FROM outbox") == 2
+        # The dead worker's lease is fenced off: were it to wake up, it may not send.
+        assert not await outbox.renew(conn, claimed, lease_s=30)
+
+
+async def test_a_stale_lease_is_not_sent_again(pool: Any, inbox: Inbox) -> None:
+    user = await _customer(pool)
+    await _book(pool, user, ("E8",))
+    async with pool.acquire() as conn:
+        (slow,) = await outbox.claim(conn, limit=10, lease_s=0.05)  # a worker that stalls
+        await asyncio.sleep(0.1)
+        (fast,) = await outbox.claim(conn, limit=10, lease_s=30)  # another takes over
+        assert fast.attempts == slow.attempts + 1
+        assert not await outbox.renew(conn, slow, lease_s=30)
+        assert await outbox.renew(conn, fast, lease_s=30)
+        assert await outbox.mark_sent(conn, fast.id)
+        assert not await outbox.mark_sent(conn, fast.id)
+        # A late failure report of the stale attempt does not undo the delivery.
+        await outbox.mark_failed(conn, slow.id, "late", None)
+        row = await conn.fetchrow("SELECT sent_at, failed_at, last_error FROM outbox")
+    assert row["sent_at"] is not None and row["failed_at"] is None and row["last_error"] is None
+
+
+class FlakyPool:
+    """A pool whose first ``down`` acquisitions fail, as while the database restarts."""
+
+    def __init__(self, pool: Any, down: int) -> None:
+        self.pool, self.down = pool, down
+
+    def acquire(self) -> Any:
+        if self.down > 0:
+            self.down -= 1
+            raise ConnectionRefusedError("database restarting")
+        return self.pool.acquire()
+
+
+async def test_run_outlives_a_lost_database_and_a_bad_row(pool: Any, inbox: Inbox) -> None:
+    user = await _customer(pool)
+    show = await make_show(pool)
+    async with pool.acquire() as conn:  # rows it cannot render: no seats, a topic unknown
+        for topic, key in (("booking.confirmed", "bad:1"), ("nope", "bad:2")):
+            await records.enqueue_message(
+                conn, topic, key, {"booking_id": key, "show_id": show, "user_id": str(user)}
+            )
+    await _book(pool, user, ("E9",))
+    smtp = SmtpConfig(host="127.0.0.1", port=inbox.port, starttls=False, timeout_s=5)
+    w = OutboxWorker(
+        FlakyPool(pool, down=3), smtp, backoff_base_s=0.01, backoff_cap_s=0.02, max_attempts=3
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop, poll_s=0.01))
+
+    async def settled() -> None:
+        while True:
+            async with pool.acquire() as conn:
+                left = await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+                )
+            if left == 0 and inbox.received:
+                return
+            await asyncio.sleep(0.02)
+
+    try:
+        await asyncio.wait_for(settled(), 15)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    (mail,) = inbox.received
+    assert "E9" in mail.get_body(("plain",)).get_content()
+    async with pool.acquire() as conn:
+        bad = await conn.fetch(
+            "SELECT dedup_key, attempts, last_error FROM outbox WHERE failed_at IS NOT NULL "
+            "ORDER BY dedup_key"
+        )
+    assert [(r["dedup_key"], r["attempts"]) for r in bad] == [("bad:1", 3), ("bad:2", 1)]
+    assert "KeyError" in bad[0]["last_error"] and "UnknownTopic" in bad[1]["last_error"]
+
+
+async def test_caught_mail_is_listed_oldest_first(tmp_path: Path) -> None:
+    catcher = await start_catcher(tmp_path / "mail", host="localhost")
+    await catcher.stop()
+    box = mailbox.Maildir(tmp_path / "mail")
+    for subject, date in (
+        ("second", "Thu, 03 Dec 2026 09:00:00 +0000"),
+        ("first", "Wed, 02 Dec 2026 23:00:00 -0500"),  # 04:00 UTC on the 3rd
+    ):
+        box.add(f"Subject: {subject}\r\nTo: a@b.c\r\nDate: {date}\r\n\r\nhi\r\n".encode())
+    assert [m["subject"] for m in messages(tmp_path / "mail")] == ["first", "second"]

@@ -20,6 +20,8 @@ UTC = dt.UTC
         (1500, "JPY", "¥1,500"),
         (123456, "eur", "€1,234.56"),
         (5, "SEK", "SEK 0.05"),
+        (1250, "KWD", "KWD 1.250"),  # three decimals
+        (-150, "USD", "-$1.50"),
     ],
 )
 def test_money(cents: int, currency: str, shown: str) -> None:
@@ -67,3 +69,22 @@ def test_a_confirmation_escapes_html_and_carries_the_event() -> None:
 def test_unknown_topics_are_refused() -> None:
     with pytest.raises(UnknownTopic):
         compose("nope", {}, _context(), dedup_key="k", mail_from="x@y.z")
+
+
+def test_headers_stay_on_one_line() -> None:
+    payload = {"booking_id": "b-1", "seats": ["A1"], "price_cents": 1200, "at": 1.0}
+    context = _context(movie_title="Evil\r\nBcc: victim@example.com", display_name="Ada\nX")
+    mail = compose("booking.confirmed", payload, context, dedup_key="k", mail_from="x@y.z")
+    assert "\n" not in mail["Subject"] and "Bcc" not in mail
+    assert mail["Subject"].startswith("Your tickets: Evil Bcc: victim@example.com")
+
+
+def test_a_cancellation_cancels_the_same_event() -> None:
+    payload = {"booking_id": "b-1", "seats": ["A1"], "price_cents": 1200, "at": 1.0}
+    mail = compose("booking.cancelled", payload, _context(), dedup_key="c", mail_from="x@y.z")
+    (part,) = list(mail.iter_attachments())
+    assert part.get_param("method") == "CANCEL"
+    calendar = icalendar.Calendar.from_ical(part.get_content())
+    event = calendar.walk("VEVENT")[0]
+    assert str(calendar["METHOD"]) == "CANCEL" and str(event["STATUS"]) == "CANCELLED"
+    assert str(event["UID"]) == "b-1@seatserver" and int(event["SEQUENCE"]) == 1
