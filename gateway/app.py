@@ -1,5 +1,6 @@
 """The gateway application: ``create_app(config)`` wires pools, Redis, the show engine, auth,
-idempotency, the seat-map fan-out, the API routes, the websocket and the web page.
+idempotency, rate limits, the waiting room, the seat-map fan-out, the API routes, the
+websockets and the web page.
 
     app = create_app(GatewayConfig(database_url=..., redis_url=...))
     web.run_app(app, host="127.0.0.1", port=8080)
@@ -41,6 +42,7 @@ def create_app(
     """The aiohttp application. ``engine`` (a ``ShowClient``) is found through Ray's named
     directory in ``config.ray_namespace`` when not given; ``provider`` (a payment provider) is
     built from ``config.payments`` when not given."""
+    from gateway.queue_ws import queue_ctx, queue_socket
     from gateway.ws import fanout_ctx, show_socket
 
     app = web.Application(
@@ -51,6 +53,7 @@ def create_app(
     app[keys.SOCKETS] = set()
     app[keys.READY] = {"ready": False}
     app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(queue_ctx)
     app.cleanup_ctx.append(_engine_ctx(engine))
     app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(_payments_ctx(provider))
@@ -65,6 +68,7 @@ def create_app(
 
     app.router.add_get(API + "/openapi.json", openapi, name="openapi")
     app.router.add_get("/ws/shows/{show_id}", show_socket, name="show_socket")
+    app.router.add_get("/ws/shows/{show_id}/queue", queue_socket, name="queue_socket")
     if (STATIC / "index.html").exists():
         app.router.add_get("/", _index, name="index")
         app.router.add_static("/static/", STATIC, name="static", append_version=True)

@@ -253,10 +253,16 @@ class Auth:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("use 'Authorization: Bearer <token>'", code="invalid_token")
-            found = self._verify(token.strip())
-            if found.jti in self._denied:
-                raise Unauthorized("this access token was logged out", code="token_revoked")
+            found = self.verify(token.strip())
         request[keys.PRINCIPAL] = found
+        return found
+
+    def verify(self, token: str) -> Principal:
+        """The principal of an access token (from a header or a websocket's first message):
+        401 when it is not valid, expired or logged out."""
+        found = self._verify(token)
+        if found.jti in self._denied:
+            raise Unauthorized("this access token was logged out", code="token_revoked")
         return found
 
 

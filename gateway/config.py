@@ -33,5 +33,16 @@ class GatewayConfig:
     # Argon2 cost parameters (tests lower them to keep the suite fast).
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    # Rate limits (a ``gateway.ratelimit.RateLimits``; None: unlimited), and how many trusted
+    # proxies in front of the gateway append to X-Forwarded-For (0: the peer is the client).
+    rate_limits: Any = None
+    forwarded_hops: int = 0
+    # The waiting room: a place without a heartbeat for this long drops out of the line; coming
+    # back within the grace period gets it back; the serving counter ticks this often and
+    # queue websockets are told where they stand this often.
+    queue_place_ttl_s: float = 60.0
+    queue_return_grace_s: float = 600.0
+    queue_tick_s: float = 0.2
+    queue_push_s: float = 1.0
     # Payments (a ``payments.PaymentsConfig``); None: checkout answers 503 payments_disabled.
     payments: Any = None

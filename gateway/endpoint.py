@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from gateway import idempotency, keys
 from gateway.auth import Principal, require_user
 from gateway.errors import BadRequest, PreconditionRequired, ValidationFailed, describe
+from gateway.ratelimit import client_address
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -63,6 +64,8 @@ class Endpoint:
     # ("user" allows every role).
     auth: tuple[str, ...] = ("none",)
     idempotency: str = "optional"  # "optional", "required" or "none"
+    # The rate limit this call pays into ("login", "join", "hold"; see gateway.ratelimit).
+    limit: str | None = None
     errors: tuple[int, ...] = ()
     extra_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
 
@@ -163,6 +166,8 @@ async def _run(endpoint: Endpoint, request: web.Request) -> web.StreamResponse:
     except ValidationError as exc:
         raise _invalid(exc, "query") from exc
     body = await _read_body(request, endpoint.body) if endpoint.body else None
+    if endpoint.limit is not None:
+        await _pay_limit(endpoint.limit, request, principal, body)
     key = None
     if endpoint.method in MUTATING and endpoint.idempotency != "none":
         key = idempotency.read_key(request)
@@ -175,6 +180,21 @@ async def _run(endpoint: Endpoint, request: web.Request) -> web.StreamResponse:
     if key is None or principal is None:
         return _respond(endpoint, await endpoint.view(call))
     return await _run_once(endpoint, call, key, principal)
+
+
+async def _pay_limit(
+    action: str, request: web.Request, principal: Principal | None, body: Any
+) -> None:
+    """429 ``rate_limited`` when the caller's buckets for ``action`` are empty."""
+    limiter = request.app.get(keys.LIMITER)
+    if limiter is None:
+        return
+    await limiter.check(
+        action,
+        user_id=None if principal is None else principal.user_id,
+        account=getattr(body, "email", None),
+        address=client_address(request, request.app[keys.CONFIG].forwarded_hops),
+    )
 
 
 async def _run_once(

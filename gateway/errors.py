@@ -27,6 +27,7 @@ from typing import Any
 import actors
 import payments
 import storage
+from storage import flash_sales
 
 
 class ApiError(Exception):
@@ -136,6 +137,8 @@ STATUS: dict[type[Exception], int] = {
     storage.ShowInPast: 422,
     storage.MissingPrice: 422,
     storage.InvalidCatalogData: 422,
+    flash_sales.InvalidFlashSale: 422,
+    flash_sales.NotAFlashSale: 409,
     # the booking saga
     payments.PaymentError: 409,
     payments.CheckoutClosed: 409,

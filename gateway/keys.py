@@ -24,6 +24,10 @@ SOCKETS = web.AppKey("sockets", set)  # open websockets, closed on shutdown
 # async (show_id) -> storage.ShowDetails, cached for a few seconds
 SHOW_INFO = web.AppKey("show_info", Any)
 READY = web.AppKey("ready", dict)  # {"ready": bool}: readiness flips off when draining
+# gateway.waitingroom.WaitingRoom, gateway.ratelimit.Limiter, gateway.queue_ws.QueueHub
+WAITING_ROOM = web.AppKey("waiting_room", Any)
+LIMITER = web.AppKey("limiter", Any)
+QUEUE_HUB = web.AppKey("queue_hub", Any)
 SAGA = web.AppKey("saga", Any)  # payments.Saga, or None when payments are not configured
 
 # Per-request storage.

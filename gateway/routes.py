@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway import schemas as s
 from gateway.endpoint import Endpoint
-from gateway.views import accounts, admin, catalog, health, holds, payments
+from gateway.views import accounts, admin, catalog, health, holds, payments, queue
 
 API = "/api/v1"
 USER = ("user",)
@@ -58,7 +58,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         body=s.Login,
         response=s.TokensOut,
         idempotency="none",
-        errors=(401, 422),
+        limit="login",
+        errors=(401, 422, 429),
     ),
     _e(
         "POST",
@@ -164,6 +165,41 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=s.SeatmapOut,
         errors=(404, 503),
     ),
+    # flash sales: the waiting room
+    _e(
+        "POST",
+        "/shows/{show_id}/queue",
+        queue.join_queue,
+        "Join a flash sale's queue (again: the same place)",
+        "queue",
+        path_model=s.ShowPath,
+        response=s.QueueOut,
+        auth=USER,
+        limit="join",
+        errors=(401, 404, 409, 429),
+    ),
+    _e(
+        "GET",
+        "/shows/{show_id}/queue",
+        queue.queue_status,
+        "Where I stand in the queue (a heartbeat); the admission token once admitted",
+        "queue",
+        path_model=s.ShowPath,
+        response=s.QueueOut,
+        auth=USER,
+        errors=(401, 404, 409),
+    ),
+    _e(
+        "DELETE",
+        "/shows/{show_id}/queue",
+        queue.leave_queue,
+        "Give up my place (or admission)",
+        "queue",
+        path_model=s.ShowPath,
+        auth=USER,
+        idempotency="none",
+        errors=(401,),
+    ),
     # holds and bookings
     _e(
         "POST",
@@ -176,7 +212,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=s.HoldOut,
         status=201,
         auth=USER,
-        errors=(401, 404, 409, 422, 428, 503),
+        limit="hold",
+        errors=(401, 403, 404, 409, 422, 428, 429, 503),
     ),
     _e(
         "GET",
@@ -446,5 +483,51 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=s.StatusOut,
         auth=STAFF,
         errors=(401, 403, 404, 409, 422),
+    ),
+    _e(
+        "GET",
+        "/admin/shows/{show_id}/flash-sale",
+        queue.get_flash_sale,
+        "A show's flash-sale terms",
+        "admin",
+        path_model=s.ShowPath,
+        response=s.FlashSaleOut,
+        auth=STAFF,
+        errors=(401, 403, 404),
+    ),
+    _e(
+        "PUT",
+        "/admin/shows/{show_id}/flash-sale",
+        queue.set_flash_sale,
+        "Set a flash sale's terms (once its queue is open: ops only)",
+        "admin",
+        path_model=s.ShowPath,
+        body=s.FlashSaleIn,
+        response=s.FlashSaleOut,
+        auth=STAFF,
+        errors=(401, 403, 404, 409, 422),
+    ),
+    _e(
+        "PUT",
+        "/admin/shows/{show_id}/flash-sale/rate",
+        queue.set_admission_rate,
+        "Change the admission rate, also during the sale (ops)",
+        "admin",
+        path_model=s.ShowPath,
+        body=s.AdmissionRateIn,
+        response=s.FlashSaleOut,
+        auth=OPS,
+        errors=(401, 403, 404, 409, 422),
+    ),
+    _e(
+        "GET",
+        "/admin/shows/{show_id}/queue",
+        queue.queue_stats,
+        "A flash sale's line: waiting, admitted, expired, returned",
+        "admin",
+        path_model=s.ShowPath,
+        response=s.QueueStatsOut,
+        auth=STAFF,
+        errors=(401, 403, 404, 409),
     ),
 )

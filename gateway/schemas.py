@@ -600,3 +600,72 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+# -- flash sales: the waiting room -----------------------------------------------------------
+
+
+class QueueOut(BaseModel):
+    """Where I stand in a flash sale's line. ``position`` 1 is next; it is null before the sale
+    opens (early arrivals' order is drawn by lot at the start). Once ``admitted``, send
+    ``admission_token`` as the ``Admission-Token`` header of holds until
+    ``token_expires_at``."""
+
+    show_id: int
+    state: Literal["waiting", "admitted", "not_in_queue"]
+    phase: Literal["before_queue", "pre_sale", "on_sale", "closed"]
+    position: int | None
+    waiting: int
+    eta_s: float | None
+    progress: float
+    admission_token: str | None
+    token_expires_at: dt.datetime | None
+    sale_opens_at: dt.datetime
+    admission_per_min: int
+
+
+class QueueStatsOut(BaseModel):
+    show_id: int
+    waiting: int
+    admitted_now: int
+    joined: int
+    early: int
+    admitted: int
+    expired: int
+    returned: int
+    lapsed: int
+    admission_per_min: int
+    sale_opens_at: dt.datetime
+
+
+class FlashSaleIn(Strict):
+    """A flash sale's terms: the queue opens at ``queue_opens_at``; arrivals before
+    ``sale_opens_at`` are put in random order at that moment, later ones first come first
+    served; ``admission_per_min`` visitors a minute are let in, each for ``token_ttl_s``."""
+
+    queue_opens_at: dt.datetime = Field(description="an instant with its offset")
+    sale_opens_at: dt.datetime = Field(description="an instant with its offset")
+    admission_per_min: Annotated[int, Field(ge=1, le=1_000_000)]
+    token_ttl_s: Annotated[int, Field(ge=30, le=86_400)] = 600
+
+    @model_validator(mode="after")
+    def _aware(self) -> FlashSaleIn:
+        for value in (self.queue_opens_at, self.sale_opens_at):
+            if value.utcoffset() is None:
+                raise ValueError("times need an offset, e.g. 2026-12-05T19:30:00-05:00")
+        return self
+
+
+class AdmissionRateIn(Strict):
+    admission_per_min: Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class FlashSaleOut(BaseModel):
+    show_id: int
+    status: Status
+    starts_at: dt.datetime
+    sale_opens_at: dt.datetime
+    queue_opens_at: dt.datetime
+    admission_per_min: int
+    token_ttl_s: int
+    configured: bool

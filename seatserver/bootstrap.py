@@ -174,9 +174,14 @@ def gateway_config(
 ) -> Any:
     """The plain values a gateway process gets."""
     from gateway import GatewayConfig
+    from gateway.ratelimit import RateLimits
 
     return GatewayConfig(
         payments=payments,
+        rate_limits=RateLimits.parse(settings.rate_limits()),
+        forwarded_hops=settings.forwarded_hops,
+        queue_place_ttl_s=settings.queue_place_ttl_s,
+        queue_return_grace_s=settings.queue_return_grace_s,
         database_url=database_url,
         redis_url=redis_url,
         database_schema=settings.database_schema,

@@ -118,6 +118,27 @@ class Settings(BaseSettings):
     # Port of the local mail catcher that `up` starts when no SMTP host is set (0: a free one).
     mail_catcher_port: int = Field(default=8025, ge=0, le=65535)
 
+    # -- flash sales and rate limits --
+    # Token buckets, per client address (ip), user or account (the email of a login):
+    # "N/s", "N/min" or "N/h", optionally ":BURST" (the bucket's size), or "off".
+    rate_login_ip: str = "60/min:30"
+    rate_login_account: str = "10/min:10"
+    rate_join_user: str = "20/min:10"
+    rate_join_ip: str = "600/min:300"
+    rate_hold_user: str = "60/min:20"
+    rate_hold_ip: str = "1200/min:300"
+    # Trusted proxies in front of the gateways that append to X-Forwarded-For (0: none).
+    forwarded_hops: int = Field(default=0, ge=0, le=10)
+    # A queue place without a heartbeat (a poll, an open websocket) this long drops out of the
+    # line; its visitor gets it back by rejoining within the grace period.
+    queue_place_ttl_s: float = Field(default=60.0, ge=5, le=3600)
+    queue_return_grace_s: float = Field(default=600.0, ge=0, le=86400)
+
+    def rate_limits(self) -> dict[str, str]:
+        """The rate limits by name (``gateway.ratelimit.RateLimits.parse`` reads them)."""
+        names = ("login_ip", "login_account", "join_user", "join_ip", "hold_user", "hold_ip")
+        return {name: getattr(self, f"rate_{name}") for name in names}
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.environment == "production":
@@ -155,6 +176,12 @@ class Settings(BaseSettings):
             RefundPolicy.parse(self.refund_policy)
         except PolicyError as exc:
             raise ValueError(f"SEATSERVER_REFUND_POLICY: {exc}") from exc
+        from gateway.ratelimit import RateLimits
+
+        try:
+            RateLimits.parse(self.rate_limits())
+        except ValueError as exc:
+            raise ValueError(f"SEATSERVER_RATE_*: {exc}") from exc
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("SEATSERVER_DB_POOL_MIN must not exceed SEATSERVER_DB_POOL_MAX")
         return self

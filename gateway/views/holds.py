@@ -3,6 +3,8 @@
 Holds go to the show's actor through the batching ``ShowClient``; a hold's id is derived from
 the caller's ``Idempotency-Key``, so a retry whose stored answer was lost still cannot make a
 second hold (the actor refuses a hold id it already has, and the retry reads that hold back).
+A hold on a show in a flash sale needs the ``Admission-Token`` the waiting room gave the caller
+for that show (``gateway.waitingroom``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ async def _currency(call: Call, show_id: int) -> str:
     return str(details.currency)
 
 
+ADMISSION_HEADER = "Admission-Token"
+
+
 async def create_hold(call: Call) -> dict[str, Any]:
     show_id, body, user = call.path.show_id, call.body, str(call.user.user_id)
+    details = await call.app[keys.SHOW_INFO](show_id)
+    if details.status == "flash_sale":  # only visitors the waiting room let in
+        token = call.request.headers.get(ADMISSION_HEADER)
+        await call.app[keys.WAITING_ROOM].check_admission(show_id, call.user.user_id, token)
     hold_id = derived_id(user, call.idempotency_key, f"hold:{show_id}")
     command: actors.Command
     if body.seats is not None:

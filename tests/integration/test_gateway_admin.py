@@ -147,7 +147,37 @@ ROUTES: dict[str, tuple[str, Callable[[World], Request]]] = {
         "staff",
         lambda w: ("PUT", f"/api/v1/admin/shows/{w.show}/status", {"status": "on_sale"}),
     ),
+    "get_flash_sale": (
+        "staff",
+        lambda w: ("GET", f"/api/v1/admin/shows/{w.show}/flash-sale", None),
+    ),
+    "set_flash_sale": (
+        "staff",
+        lambda w: ("PUT", f"/api/v1/admin/shows/{w.show}/flash-sale", _flash_sale_body(w)),
+    ),
+    "set_admission_rate": (
+        "ops",
+        lambda w: (
+            "PUT",
+            f"/api/v1/admin/shows/{w.show}/flash-sale/rate",
+            {"admission_per_min": 100 + w.n()},
+        ),
+    ),
+    "queue_stats": (
+        "staff",
+        lambda w: ("GET", f"/api/v1/admin/shows/{w.show}/queue", None),
+    ),
 }
+
+
+def _flash_sale_body(w: World) -> dict[str, Any]:
+    opens = dt.datetime.now(dt.UTC) + dt.timedelta(hours=20)
+    return {
+        "queue_opens_at": (opens - dt.timedelta(minutes=30)).isoformat(),
+        "sale_opens_at": opens.isoformat(),
+        "admission_per_min": 500 + w.n(),
+        "token_ttl_s": 600,
+    }
 
 
 def test_every_admin_route_is_covered() -> None:
@@ -183,11 +213,16 @@ async def _send(client: Any, request: Request, who: Account | None) -> tuple[int
 
 
 @pytest.mark.parametrize("name", sorted(ROUTES))
-async def test_admin_route_roles(setup: tuple[Any, World], engine: Engine, name: str) -> None:
+async def test_admin_route_roles(
+    setup: tuple[Any, World], engine: Engine, pool: Any, name: str
+) -> None:
     client, w = setup
     allowed, build = ROUTES[name]
     if name == "unblock_seats":  # something to unblock, for each allowed caller
         await engine.client.execute(w.show, actors.Block(("E11",)))
+    if name == "queue_stats":  # a line to look at
+        async with pool.acquire() as conn:
+            await conn.execute("UPDATE shows SET status = 'flash_sale' WHERE id = $1", w.show)
     status, body = await _send(client, build(w), None)
     assert status == 401 and body["error"]["code"] == "unauthorized", body
     status, body = await _send(client, build(w), w.customer)

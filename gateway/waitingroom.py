@@ -1,0 +1,445 @@
+"""The virtual waiting room of flash sales: one place per visitor, a serving counter that
+advances at the show's admission rate, and signed admission tokens bound to user and show.
+
+    room = WaitingRoom(redis, pool, prefix="seatserver:", secret=jwt_secret)
+    standing = await room.join(show_id, user_id)      # a place (the same one on every retry)
+    standing = await room.status(show_id, user_id)    # position, wait; heartbeat
+    await room.tick(show_id)                          # expire the gone, admit at the rate
+    await room.check_admission(show_id, user_id, token)   # before a hold; AdmissionRefused
+
+Everything lives in Redis (see ``gateway.waitingroom_lua`` for the keys and the scripts), so
+every gateway process serves the same line; the sale's terms come from Postgres
+(``storage.flash_sales``) and are copied into Redis on first use and on every change.
+
+Before the sale opens, arrivals get random numbers (their order is drawn by lot, and no
+position is shown: it would change as others arrive); after it, first come first served. A
+visitor who stops sending heartbeats (polls or an open websocket) for ``place_ttl_s`` drops out
+of the line and stops counting toward its length; coming back within ``return_grace_s`` gives
+them their old number back, so a phone that slept or a lost connection costs no place.
+
+Admission tokens are HS256 JWTs (``typ`` "admission", ``sub`` the user, ``show``, ``num`` the
+queue number, ``exp``), signed with a key derived from the gateway's secret; a hold also checks
+that the token is the user's current admission in Redis, so an admission that lapsed, was given
+up or was replaced cannot be used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from gateway import waitingroom_lua as lua
+from gateway.errors import ApiError
+from storage import flash_sales
+
+ALGORITHM = "HS256"
+TOKEN_TYPE = "admission"
+KEY_LIFETIME_AFTER_CLOSE_MS = 86_400_000  # the line's keys end a day after the show starts
+SWEEP_LIMIT = 1_000  # abandoned places expired per advance
+SCAN_LIMIT = 5_000  # places looked at per advance beyond those admitted
+TERMS_TTL_S = 2.0  # how long a process trusts the terms it read (for answers only)
+
+
+class QueueRefused(ApiError):
+    status, code = 409, "queue_refused"
+
+
+class QueueNotOpen(QueueRefused):
+    code = "queue_not_open"
+
+
+class QueueClosed(QueueRefused):
+    code = "queue_closed"
+
+
+class AdmissionRefused(ApiError):
+    status, code = 403, "admission_required"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a visitor stands in a show's line."""
+
+    show_id: int
+    state: str  # "waiting", "admitted" or "not_in_queue"
+    phase: str  # "before_queue", "pre_sale" (order drawn at the start), "on_sale", "closed"
+    position: int | None  # 1 = next; None before the sale (the order is not drawn yet)
+    waiting: int  # visitors in the line
+    eta_s: float | None
+    progress: float  # share of the way from joining to the front, 0..1
+    admission_token: str | None
+    token_expires_at: dt.datetime | None
+    sale_opens_at: dt.datetime
+    admission_per_min: int
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "show_id": self.show_id,
+            "state": self.state,
+            "phase": self.phase,
+            "position": self.position,
+            "waiting": self.waiting,
+            "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
+            "progress": round(self.progress, 4),
+            "admission_token": self.admission_token,
+            "token_expires_at": None
+            if self.token_expires_at is None
+            else self.token_expires_at.isoformat(),
+            "sale_opens_at": self.sale_opens_at.isoformat(),
+            "admission_per_min": self.admission_per_min,
+        }
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The sale's terms as Redis keeps them (milliseconds since the epoch)."""
+
+    queue_ms: int
+    sale_ms: int
+    close_ms: int
+    rate: int
+    ttl_ms: int
+
+    @classmethod
+    def of(cls, sale: flash_sales.FlashSale) -> Terms:
+        return cls(
+            queue_ms=_ms(sale.queue_opens_at),
+            sale_ms=_ms(sale.sale_opens_at),
+            close_ms=_ms(sale.starts_at),
+            rate=sale.admission_per_min,
+            ttl_ms=sale.token_ttl_s * 1000,
+        )
+
+
+def _ms(when: dt.datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _instant(ms: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class WaitingRoom:
+    def __init__(
+        self,
+        redis: Any,
+        pool: Any,
+        *,
+        prefix: str,
+        secret: str,
+        place_ttl_s: float = 60.0,
+        return_grace_s: float = 600.0,
+        burst_s: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._pool = pool
+        self._prefix = prefix
+        self._key = hmac.new(
+            secret.encode(), b"seatserver admission tokens", hashlib.sha256
+        ).digest()
+        self._place_ms = int(place_ttl_s * 1000)
+        self._grace_ms = int(return_grace_s * 1000)
+        self._burst_ms = int(burst_s * 1000)
+        self._clock = clock
+        self._join = redis.register_script(lua.JOIN)
+        self._status = redis.register_script(lua.STATUS)
+        self._leave = redis.register_script(lua.LEAVE)
+        self._tick = redis.register_script(lua.TICK)
+        self._configure = redis.register_script(lua.CONFIGURE)
+        self._stats = redis.register_script(lua.STATS)
+        # The terms last seen, per show, for answers: (when to look again, terms).
+        self._terms: dict[int, tuple[float, Terms]] = {}
+
+    def keys(self, show_id: int) -> list[str]:
+        base = f"{self._prefix}wr:{{{show_id}}}:"
+        return [base + name for name in ("cfg", "q", "seen", "adm", "st", "seq", "mark", "gone")]
+
+    def _now_ms(self, now_ms: int | None) -> int:
+        return int(self._clock() * 1000) if now_ms is None else now_ms
+
+    # -- the terms -------------------------------------------------------------------------
+
+    async def load_terms(self, show_id: int, *, replace: bool) -> Terms:
+        """Copy the sale's terms from Postgres into Redis (``replace``: even over a copy that
+        is there). ``NotAFlashSale`` when the show is not in flash-sale status."""
+        async with self._pool.acquire() as conn:
+            sale = await flash_sales.flash_sale_terms(conn, show_id, now=dt.datetime.now(dt.UTC))
+        if sale.status != "flash_sale":
+            raise flash_sales.NotAFlashSale(
+                "this show is not in a flash sale", {"show_id": show_id, "status": sale.status}
+            )
+        terms = Terms.of(sale)
+        await self.write_terms(show_id, terms, replace=replace)
+        return terms
+
+    async def write_terms(
+        self, show_id: int, terms: Terms, *, replace: bool, now_ms: int | None = None
+    ) -> None:
+        fields: list[Any] = []
+        for name, value in (
+            ("queue_ms", terms.queue_ms),
+            ("sale_ms", terms.sale_ms),
+            ("close_ms", terms.close_ms),
+            ("rate", terms.rate),
+            ("ttl_ms", terms.ttl_ms),
+            ("place_ms", self._place_ms),
+            ("grace_ms", self._grace_ms),
+            ("burst_ms", self._burst_ms),
+        ):
+            fields += [name, value]
+        now = self._now_ms(now_ms)
+        await self._configure(self.keys(show_id), [now, "1" if replace else "0", *fields])
+        self._terms.pop(show_id, None)
+
+    async def _run(self, script: Any, show_id: int, args: list[Any]) -> list[Any]:
+        """Run a script; copy the terms in first when Redis has none yet."""
+        answer = await script(self.keys(show_id), args)
+        if isinstance(answer, list) and answer and _text(answer[0]) == "no_config":
+            await self.load_terms(show_id, replace=False)
+            answer = await script(self.keys(show_id), args)
+        return list(answer) if isinstance(answer, list) else [answer]
+
+    async def _known_terms(self, show_id: int) -> Terms:
+        cached = self._terms.get(show_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        raw = await self._redis.hgetall(self.keys(show_id)[0])
+        if raw:
+            got = {_text(k): int(float(_text(v))) for k, v in raw.items()}
+            terms = Terms(
+                got["queue_ms"], got["sale_ms"], got["close_ms"], got["rate"], got["ttl_ms"]
+            )
+        else:
+            terms = await self.load_terms(show_id, replace=False)
+        if len(self._terms) > 10_000:
+            self._terms.clear()
+        self._terms[show_id] = (time.monotonic() + TERMS_TTL_S, terms)
+        return terms
+
+    def forget(self, show_id: int) -> None:
+        self._terms.pop(show_id, None)
+
+    # -- visitors --------------------------------------------------------------------------
+
+    async def join(self, show_id: int, user_id: int, *, now_ms: int | None = None) -> Standing:
+        now = self._now_ms(now_ms)
+        early = secrets.randbelow(lua.EARLY - 1) + 1
+        answer = await self._run(self._join, show_id, [now, user_id, early])
+        kind = _text(answer[0])
+        if kind == "not_open":
+            opens = _instant(float(answer[1]))
+            raise QueueNotOpen(
+                "the queue for this sale is not open yet",
+                {"show_id": show_id, "queue_opens_at": opens.isoformat()},
+            )
+        if kind == "closed":
+            raise QueueClosed("this sale's queue has closed", {"show_id": show_id})
+        return await self._standing(show_id, user_id, answer, now)
+
+    async def status(
+        self, show_id: int, user_id: int, *, heartbeat: bool = True, now_ms: int | None = None
+    ) -> Standing:
+        now = self._now_ms(now_ms)
+        answer = await self._run(self._status, show_id, [now, user_id, "1" if heartbeat else "0"])
+        return await self._standing(show_id, user_id, answer, now)
+
+    async def statuses(
+        self, show_id: int, user_ids: Sequence[int], *, now_ms: int | None = None
+    ) -> list[Standing]:
+        """Many visitors' standings (with heartbeats) in one round trip: the websocket push."""
+        now = self._now_ms(now_ms)
+        keys = self.keys(show_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                await self._status(keys, [now, user_id, "1"], client=pipe)
+            answers = await pipe.execute()
+        return [
+            await self._standing(show_id, user_id, list(answer), now)
+            for user_id, answer in zip(user_ids, answers, strict=True)
+        ]
+
+    async def leave(self, show_id: int, user_id: int, *, now_ms: int | None = None) -> bool:
+        answer = await self._leave(self.keys(show_id), [self._now_ms(now_ms), user_id])
+        return bool(int(answer))
+
+    async def _standing(self, show_id: int, user_id: int, answer: list[Any], now: int) -> Standing:
+        terms = await self._known_terms(show_id)
+        kind = _text(answer[0])
+        phase = (
+            "before_queue"
+            if now < terms.queue_ms
+            else "pre_sale"
+            if now < terms.sale_ms
+            else "on_sale"
+            if now < terms.close_ms
+            else "closed"
+        )
+        common = {
+            "show_id": show_id,
+            "phase": phase,
+            "sale_opens_at": _instant(terms.sale_ms),
+            "admission_per_min": terms.rate,
+        }
+        if kind == "admitted":
+            number, admitted_ms = int(float(_text(answer[1]))), int(answer[2])
+            expires_ms = admitted_ms + terms.ttl_ms
+            token = self.token(show_id, user_id, number, admitted_ms, expires_ms)
+            return Standing(
+                state="admitted",
+                position=0,
+                waiting=0,
+                eta_s=0.0,
+                progress=1.0,
+                admission_token=token,
+                token_expires_at=_instant(expires_ms),
+                **common,
+            )
+        if kind != "waiting":  # never joined, left, expired, or an admission that lapsed
+            return Standing(
+                state="not_in_queue",
+                position=None,
+                waiting=0,
+                eta_s=None,
+                progress=0.0,
+                admission_token=None,
+                token_expires_at=None,
+                **common,
+            )
+        rank, waiting, since = int(answer[2]), int(answer[3]), int(answer[4])
+        position = rank + 1
+        if phase == "pre_sale":
+            # The order is drawn by lot at the start: everyone here waits for the sale to open.
+            wait_s = (terms.sale_ms - now) / 1000 + waiting * 60 / terms.rate / 2
+            return Standing(
+                state="waiting",
+                position=None,
+                waiting=waiting,
+                eta_s=wait_s,
+                progress=0.0,
+                admission_token=None,
+                token_expires_at=None,
+                **common,
+            )
+        return Standing(
+            state="waiting",
+            position=position,
+            waiting=waiting,
+            eta_s=position * 60 / terms.rate,
+            progress=since / (since + position) if since + position else 0.0,
+            admission_token=None,
+            token_expires_at=None,
+            **common,
+        )
+
+    # -- the serving counter ---------------------------------------------------------------
+
+    async def tick(self, show_id: int, *, now_ms: int | None = None) -> tuple[int, int, int]:
+        """Expire abandoned places and admit at the rate: (admitted, expired, waiting)."""
+        answer = await self._run(
+            self._tick,
+            show_id,
+            [self._now_ms(now_ms), SWEEP_LIMIT, SCAN_LIMIT, KEY_LIFETIME_AFTER_CLOSE_MS],
+        )
+        return int(answer[0]), int(answer[1]), int(answer[2])
+
+    async def stats(self, show_id: int, *, now_ms: int | None = None) -> dict[str, Any]:
+        answer = await self._run(self._stats, show_id, [self._now_ms(now_ms)])
+        flat = [_text(v) for v in answer[0]]
+        counters = {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
+        terms = await self._known_terms(show_id)
+        return {
+            "show_id": show_id,
+            "waiting": int(answer[1]),
+            "admitted_now": int(answer[2]),
+            "joined": int(counters.get("joined", 0)),
+            "early": int(counters.get("early", 0)),
+            "admitted": int(counters.get("admitted", 0)),
+            "expired": int(counters.get("expired", 0)),
+            "returned": int(counters.get("returned", 0)),
+            "lapsed": int(counters.get("lapsed", 0)),
+            "admission_per_min": terms.rate,
+            "sale_opens_at": _instant(terms.sale_ms).isoformat(),
+        }
+
+    # -- admission tokens ------------------------------------------------------------------
+
+    def token(
+        self, show_id: int, user_id: int, number: int, admitted_ms: int, expires_ms: int
+    ) -> str:
+        claims = {
+            "typ": TOKEN_TYPE,
+            "sub": str(user_id),
+            "show": show_id,
+            "num": number,
+            "iat": admitted_ms // 1000,
+            "exp": math.ceil(expires_ms / 1000),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    async def check_admission(
+        self, show_id: int, user_id: int, token: str | None, *, now_ms: int | None = None
+    ) -> None:
+        """``AdmissionRefused`` unless ``token`` is this user's current admission to this
+        show and has not expired."""
+        if not token:
+            raise AdmissionRefused(
+                "this show is in a flash sale: wait your turn in the queue, then send the "
+                "admission token it gives you in the Admission-Token header",
+                {"show_id": show_id, "header": "Admission-Token"},
+            )
+        now = self._now_ms(now_ms)
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                options={
+                    "require": ["exp", "sub", "show", "num", "typ"],
+                    "verify_exp": False,  # checked below against our clock
+                    "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError:
+            raise AdmissionRefused(
+                "the admission token is not valid", {"show_id": show_id}, code="admission_invalid"
+            ) from None
+        if claims.get("typ") != TOKEN_TYPE or claims.get("show") != show_id:
+            raise AdmissionRefused(
+                "this admission token is for another show",
+                {"show_id": show_id},
+                code="admission_invalid",
+            )
+        if claims.get("sub") != str(user_id):
+            raise AdmissionRefused(
+                "this admission token belongs to someone else",
+                {"show_id": show_id},
+                code="admission_invalid",
+            )
+        if now >= int(claims["exp"]) * 1000:
+            raise AdmissionRefused(
+                "the admission token has expired: join the queue again",
+                {"show_id": show_id},
+                code="admission_expired",
+            )
+        current = await self._redis.hget(self.keys(show_id)[3], str(user_id))
+        number = None if current is None else int(float(_text(current).split(":", 1)[0]))
+        if number != claims["num"]:
+            raise AdmissionRefused(
+                "this admission is no longer current: join the queue again",
+                {"show_id": show_id},
+                code="admission_expired",
+            )
