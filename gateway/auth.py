@@ -23,6 +23,8 @@ import base64
 import contextlib
 import datetime as dt
 import hashlib
+import hmac
+import json
 import logging
 import secrets
 import time
@@ -91,6 +93,9 @@ class Auth:
         # A real hash to verify against when the email is unknown, so both take as long.
         self._dummy = self._hasher.hash(secrets.token_hex(16))
         self._verified: dict[str, Principal] = {}
+        # The header every token signed here starts with, and the signing key, ready to copy.
+        self._header = jwt.encode({}, "x" * 32, algorithm=ALGORITHM).partition(".")[0]
+        self._mac = hmac.new(config.jwt_secret.encode(), digestmod=hashlib.sha256)
         self._denied: dict[str, int] = {}  # jti -> expiry (epoch seconds)
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -214,22 +219,50 @@ class Auth:
         return f"{self._config.redis_prefix}denied:{jti}"
 
     def decode(self, token: str) -> Principal:
-        try:
-            claims = jwt.decode(
-                token,
-                self._config.jwt_secret,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={"require": ["exp", "sub", "jti", "iss"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("the access token expired", code="token_expired") from exc
-        except jwt.InvalidTokenError as exc:
-            raise Unauthorized("the access token is not valid", code="invalid_token") from exc
+        claims = self._our_claims(token)
+        if claims is None:  # not shaped like ours: PyJWT says what is wrong with it
+            try:
+                claims = jwt.decode(
+                    token,
+                    self._config.jwt_secret,
+                    algorithms=[ALGORITHM],
+                    issuer=ISSUER,
+                    options={"require": ["exp", "sub", "jti", "iss"]},
+                )
+            except jwt.ExpiredSignatureError as exc:
+                raise Unauthorized("the access token expired", code="token_expired") from exc
+            except jwt.InvalidTokenError as exc:
+                raise Unauthorized("the access token is not valid", code="invalid_token") from exc
         sub, role = claims.get("sub"), claims.get("role")
         if claims.get("typ") != "access" or not str(sub).isdigit() or role not in storage.ROLES:
             raise Unauthorized("the access token is not valid", code="invalid_token")
         return Principal(int(sub), role, str(claims["jti"]), int(claims["exp"]))
+
+    def _our_claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token with exactly the header this class signs, checked in a few
+        microseconds (PyJWT takes ten times as long: it matters for a flash sale's first
+        requests); None for any other token, which ``decode`` leaves to PyJWT."""
+        head, _, rest = token.partition(".")
+        body, _, signature = rest.partition(".")
+        if head != self._header or not body or not signature or "." in signature:
+            return None
+        mac = self._mac.copy()
+        mac.update(f"{head}.{body}".encode())
+        expected = base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+        if not hmac.compare_digest(expected, signature):
+            raise Unauthorized("the access token is not valid", code="invalid_token")
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except ValueError:
+            raise Unauthorized("the access token is not valid", code="invalid_token") from None
+        if not isinstance(claims, dict) or claims.get("iss") != ISSUER:
+            raise Unauthorized("the access token is not valid", code="invalid_token")
+        expires = claims.get("exp")
+        if not isinstance(expires, int) or "jti" not in claims or "sub" not in claims:
+            raise Unauthorized("the access token is not valid", code="invalid_token")
+        if expires <= time.time():
+            raise Unauthorized("the access token expired", code="token_expired")
+        return claims
 
     def _verify(self, token: str) -> Principal:
         """``decode``, remembered until the token expires."""

@@ -191,8 +191,10 @@ async def queue_socket(request: web.Request) -> web.WebSocketResponse:
 async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
     """The waiting room, the rate limiter and this process's hub."""
     from gateway.ratelimit import Limiter
+    from gateway.redisbatch import ScriptBatcher
 
     config = app[keys.CONFIG]
+    batch = ScriptBatcher(app[keys.REDIS])  # joins, polls and rate limits share pipelines
     room = WaitingRoom(
         app[keys.REDIS],
         app[keys.POOL],
@@ -200,10 +202,13 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
         secret=config.jwt_secret,
         place_ttl_s=config.queue_place_ttl_s,
         return_grace_s=config.queue_return_grace_s,
+        batch=batch,
     )
     app[keys.WAITING_ROOM] = room
     if config.rate_limits is not None:
-        app[keys.LIMITER] = Limiter(app[keys.REDIS], config.redis_prefix, config.rate_limits)
+        app[keys.LIMITER] = Limiter(
+            app[keys.REDIS], config.redis_prefix, config.rate_limits, batch=batch
+        )
     hub = app[keys.QUEUE_HUB] = QueueHub(
         room, tick_s=config.queue_tick_s, push_s=config.queue_push_s
     )

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.errors import ApiError
+from gateway.redisbatch import ScriptBatcher
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|min|h)\s*(?::\s*(\d+))?\s*$")
 _UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
@@ -124,11 +125,13 @@ class Limiter:
         prefix: str,
         limits: RateLimits,
         clock: Callable[[], float] = time.time,
+        batch: ScriptBatcher | None = None,
     ) -> None:
         self._prefix = prefix
         self._limits = limits
         self._clock = clock
-        self._script = redis.register_script(BUCKETS)
+        self._batch = batch or ScriptBatcher(redis)
+        self._script = self._batch.register(BUCKETS)
 
     def _bucket(self, action: str, who: str, value: str) -> str:
         digest = hashlib.sha256(value.encode()).hexdigest()[:32]
@@ -157,7 +160,7 @@ class Limiter:
             args += [rate.per_s / 1000, rate.burst]
         if not keys:
             return
-        wait_ms = int(await self._script(keys, args))
+        wait_ms = int(await self._batch.run(self._script, keys, args))
         if wait_ms > 0:
             raise RateLimited(
                 "too many requests: slow down and try again later",

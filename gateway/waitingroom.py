@@ -25,6 +25,7 @@ up or was replaced cannot be used.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -39,6 +40,7 @@ import jwt
 
 from gateway import waitingroom_lua as lua
 from gateway.errors import ApiError
+from gateway.redisbatch import Script, ScriptBatcher
 from storage import flash_sales
 
 ALGORITHM = "HS256"
@@ -144,8 +146,10 @@ class WaitingRoom:
         return_grace_s: float = 600.0,
         burst_s: float = 2.0,
         clock: Callable[[], float] = time.time,
+        batch: ScriptBatcher | None = None,
     ) -> None:
         self._redis = redis
+        self._batch = batch or ScriptBatcher(redis)
         self._pool = pool
         self._prefix = prefix
         self._key = hmac.new(
@@ -155,12 +159,13 @@ class WaitingRoom:
         self._grace_ms = int(return_grace_s * 1000)
         self._burst_ms = int(burst_s * 1000)
         self._clock = clock
-        self._join = redis.register_script(lua.JOIN)
-        self._status = redis.register_script(lua.STATUS)
-        self._leave = redis.register_script(lua.LEAVE)
-        self._tick = redis.register_script(lua.TICK)
-        self._configure = redis.register_script(lua.CONFIGURE)
-        self._stats = redis.register_script(lua.STATS)
+        register = self._batch.register
+        self._join = register(lua.JOIN)
+        self._status = register(lua.STATUS)
+        self._leave = register(lua.LEAVE)
+        self._tick = register(lua.TICK)
+        self._configure = register(lua.CONFIGURE)
+        self._stats = register(lua.STATS)
         # The terms last seen, per show, for answers: (when to look again, terms).
         self._terms: dict[int, tuple[float, Terms]] = {}
 
@@ -202,15 +207,17 @@ class WaitingRoom:
         ):
             fields += [name, value]
         now = self._now_ms(now_ms)
-        await self._configure(self.keys(show_id), [now, "1" if replace else "0", *fields])
+        await self._batch.run(
+            self._configure, self.keys(show_id), [now, "1" if replace else "0", *fields]
+        )
         self._terms.pop(show_id, None)
 
-    async def _run(self, script: Any, show_id: int, args: list[Any]) -> list[Any]:
+    async def _run(self, script: Script, show_id: int, args: list[Any]) -> list[Any]:
         """Run a script; copy the terms in first when Redis has none yet."""
-        answer = await script(self.keys(show_id), args)
+        answer = await self._batch.run(script, self.keys(show_id), args)
         if isinstance(answer, list) and answer and _text(answer[0]) == "no_config":
             await self.load_terms(show_id, replace=False)
-            answer = await script(self.keys(show_id), args)
+            answer = await self._batch.run(script, self.keys(show_id), args)
         return list(answer) if isinstance(answer, list) else [answer]
 
     async def _known_terms(self, show_id: int) -> Terms:
@@ -263,17 +270,18 @@ class WaitingRoom:
         """Many visitors' standings (with heartbeats) in one round trip: the websocket push."""
         now = self._now_ms(now_ms)
         keys = self.keys(show_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id in user_ids:
-                await self._status(keys, [now, user_id, "1"], client=pipe)
-            answers = await pipe.execute()
+        answers = await asyncio.gather(
+            *(self._batch.run(self._status, keys, [now, user_id, "1"]) for user_id in user_ids)
+        )
         return [
             await self._standing(show_id, user_id, list(answer), now)
             for user_id, answer in zip(user_ids, answers, strict=True)
         ]
 
     async def leave(self, show_id: int, user_id: int, *, now_ms: int | None = None) -> bool:
-        answer = await self._leave(self.keys(show_id), [self._now_ms(now_ms), user_id])
+        answer = await self._batch.run(
+            self._leave, self.keys(show_id), [self._now_ms(now_ms), user_id]
+        )
         return bool(int(answer))
 
     async def _standing(self, show_id: int, user_id: int, answer: list[Any], now: int) -> Standing:

@@ -140,7 +140,7 @@ if found[1] == 'lapsed' then
     redis.call('HDEL', adm, user)
     redis.call('HINCRBY', st, 'lapsed', 1)
 end
-local score = nil
+local score, fresh = nil, false
 local g = redis.call('HGET', gone, user)
 if g then
     redis.call('HDEL', gone, user)
@@ -151,18 +151,22 @@ if g then
     end
 end
 if not score then
-    if now < c.sale then
+    fresh = now >= c.sale
+    if fresh then
+        score = EARLY + redis.call('INCR', seqk)
+    else
         score = ARGV[3]
         redis.call('HINCRBY', st, 'early', 1)
-    else
-        score = EARLY + redis.call('INCR', seqk)
     end
     redis.call('HINCRBY', st, 'joined', 1)
 end
 redis.call('ZADD', q, score, user)
 redis.call('ZADD', seen, now, user)
 redis.call('HSET', mark, user, served())
-return standing(c, user, false)
+local waiting = redis.call('ZCARD', q)
+-- A new arrival after the opening is last in line; anyone else is looked up.
+local rank = fresh and waiting - 1 or redis.call('ZRANK', q, user)
+return {'waiting', score, rank, waiting, 0}
 """
 )
 

@@ -248,7 +248,9 @@ def _serve_process(
 
             ray.init(address=ray_address, logging_level=logging.WARNING, log_to_driver=False)
             app = create_app(config)
-        asyncio.run(_serve(app, port, conn))
+        from seatserver.bootstrap import run_server
+
+        run_server(_serve(app, port, conn))
     except Exception as exc:
         conn.send(exc)
         raise

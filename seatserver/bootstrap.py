@@ -6,14 +6,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import storage
 from seatserver.settings import Settings
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,16 @@ async def prepare_database(
         return applied
     finally:
         await conn.close()
+
+
+def run_server(main: Coroutine[Any, Any, T]) -> T:
+    """Run a server's main coroutine on uvloop when it is installed (aiohttp serves about a
+    third more requests a second on it), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def local_ray_environment() -> None:

@@ -289,7 +289,7 @@ def up(settings: Settings, args: argparse.Namespace) -> int:
             _say(f"up: Postgres {services.database_url}, Redis {redis_url}, Ray {ray_address}")
             _say(f"gateway: {url}  (open it in a browser; Ctrl-C to stop)")
 
-        asyncio.run(_serve(settings, services, directory, announce))
+        bootstrap.run_server(_serve(settings, services, directory, announce))
         _say("stopping")
         return 0
     finally:
@@ -337,7 +337,7 @@ def gateway(settings: Settings, args: argparse.Namespace) -> int:
             await runner.cleanup()
 
     try:
-        asyncio.run(serve())
+        bootstrap.run_server(serve())
     finally:
         bootstrap.stop_ray()
     return 0

@@ -5,7 +5,8 @@
  * payment provider the server names (card data never reaches this origin). Sections, top to
  * bottom: helpers (DOM, money, time) · session and the API client · messages · account panel ·
  * router and the browsing views · the show page (holds) · paying for a hold · my bookings ·
- * seat map drawing and keyboard · the live feed
+ * seat map drawing and keyboard · the live feed · the waiting room's hooks (queue.js, loaded
+ * first, holds the flash sales' waiting room)
  *
  * The seat map follows the server's protocol: a snapshot on connect and after a resync, then
  * deltas in version order; a gap in versions asks for a resync and waits for the next snapshot.
@@ -260,14 +261,17 @@
   /** One call to the API: JSON in and out, the error envelope turned into an ApiError.
    * ``auth`` sends the access token (refreshed once on ``token_expired``); state-changing
    * calls carry an Idempotency-Key (``key``, else a new one), so their retries (network loss,
-   * 503) are safe. ``retryBusy: false`` leaves a 503 to the caller, with ``retryAfter``. */
-  async function api(method, path, { body, auth = false, key: given, retryBusy = true } = {}) {
+   * 503) are safe. ``retryBusy: false`` leaves a 503 to the caller, with ``retryAfter``;
+   * ``headers`` are sent as well (a flash sale's Admission-Token). */
+  async function api(method, path, {
+    body, auth = false, key: given, retryBusy = true, headers: extra = {},
+  } = {}) {
     const changes = method !== "GET";
     const key = changes && !path.startsWith("/auth/") ? given || newKey() : null;
     const retryable = !changes || key !== null;
     let refreshed = false;
     for (let attempt = 0; ; attempt += 1) {
-      const headers = { Accept: "application/json" };
+      const headers = { ...extra, Accept: "application/json" };
       if (body !== undefined) headers["Content-Type"] = "application/json";
       if (key) headers["Idempotency-Key"] = key;
       const tokens = auth ? session.get() : null;
@@ -619,7 +623,6 @@
   async function showPage(where, ctx) {
     const { data } = await api("GET", `/shows/${where.showId}/seatmap`);
     if (ctx.stale()) return null;
-    const view = new ShowPage(where.showId, data);
     const trail = readJson(sessionStorage, TRAIL_KEY);
     const time = showTime(data.starts_at, null, true);
     if (trail && trail.showIds && trail.showIds.includes(where.showId)) {
@@ -632,6 +635,10 @@
     } else {
       crumbs([{ text: "All cities", href: "#/" }, { text: `${data.movie_title}, ${time}` }]);
     }
+    if (data.status === "flash_sale" && !queue.admitted(where.showId)) {
+      return queue.page(where.showId, data, ctx, `${data.movie_title}, ${time}`);
+    }
+    const view = new ShowPage(where.showId, data);
     mount(ctx, `${data.movie_title}, ${time}`, view.root);
     view.start();
     return view;
@@ -765,12 +772,14 @@
     }
 
     start() {
+      this.admission = queue.attach(this); // a flash sale's time left to hold seats
       this.feed.start();
       this.restoreHold();
       this.timers.push(setInterval(() => this.tick(), 250));
     }
 
     destroy() {
+      if (this.admission) this.admission.stop();
       this.payments.stop();
       this.feed.stop();
       this.timers.forEach(clearInterval);
@@ -778,6 +787,7 @@
     }
 
     onAccountChange() {
+      if (this.admission && this.admission.accountChanged()) return;
       const tokens = session.get();
       if (this.hold && (!tokens || tokens.user.id !== this.hold.userId)) this.dropHold();
       else if (!this.hold && tokens) this.restoreHold();
@@ -866,7 +876,9 @@
       button.setAttribute("aria-busy", "true");
       const sent = Date.now();
       try {
-        const { data } = await api("POST", `/shows/${this.showId}/holds`, { body, auth: true });
+        const { data } = await api("POST", `/shows/${this.showId}/holds`, {
+          body, auth: true, headers: queue.holdHeaders(this.showId),
+        });
         const took = data.seats;
         const previous = [...this.selected];
         this.selected.clear();
@@ -877,6 +889,7 @@
           + `Total ${formatMoney(data.price_cents, data.currency)}.`, "success");
         this.q("#release-button").focus({ preventScroll: true });
       } catch (err) {
+        if (queue.refused(this.showId, err)) return; // back to the waiting room
         say(explain(err), "error");
         const taken = (err.details && err.details.seats) || [];
         if (err.code === "seat_unavailable" && taken.length) {
@@ -2043,6 +2056,14 @@
       this.retryTimer = setTimeout(() => this.connect(), navigator.onLine === false ? 15000 : delay);
     }
   }
+
+  // -- the waiting room of flash sales (queue.js) ------------------------------------------------
+
+  const queue = window.SeatserverQueue({
+    api, ApiError, h, say, explain, session, account, mount, mmss, readJson, showTime, LOCALE,
+    skew: () => clockSkewMs,
+    route: () => route(),
+  });
 
   // -- start -----------------------------------------------------------------------------------
 

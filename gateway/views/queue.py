@@ -2,8 +2,9 @@
 (the sale's terms, the admission rate during the sale, the line's counters).
 
 A join is idempotent by nature (one place per visitor, found again on every retry), so its
-``Idempotency-Key`` is optional and rarely worth its two Redis round trips. Polling ``GET /shows/{id}/queue`` is a heartbeat; so is an open queue
-websocket (``gateway.queue_ws``).
+``Idempotency-Key`` is optional and rarely worth its two Redis round trips. Polling
+``GET /shows/{id}/queue`` is a heartbeat; so is an open queue websocket
+(``gateway.queue_ws``).
 """
 
 from __future__ import annotations
