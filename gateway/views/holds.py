@@ -29,8 +29,11 @@ ADMISSION_HEADER = "Admission-Token"
 
 async def create_hold(call: Call) -> dict[str, Any]:
     show_id, body, user = call.path.show_id, call.body, str(call.user.user_id)
-    details = await call.app[keys.SHOW_INFO](show_id)
-    if details.status == "flash_sale":  # only visitors the waiting room let in
+    try:
+        details = await call.app[keys.SHOW_INFO](show_id)
+    except storage.NotFound:
+        details = None  # the actor answers for a show it does not know
+    if details is not None and details.status == "flash_sale":  # only those let in
         token = call.request.headers.get(ADMISSION_HEADER)
         await call.app[keys.WAITING_ROOM].check_admission(show_id, call.user.user_id, token)
     hold_id = derived_id(user, call.idempotency_key, f"hold:{show_id}")

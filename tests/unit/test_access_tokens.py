@@ -42,7 +42,7 @@ def _claims(**over: object) -> dict[str, object]:
         "role": "customer",
         "jti": "j",
         "iat": now,
-        "exp": now + 60,
+        "exp": now + 30 * 86400,  # the parameters are made at collection, long before
         "typ": "access",
     }
     claims.update(over)
