@@ -32,6 +32,7 @@ from actors.commands import (
     Cancel,
     Command,
     Confirm,
+    SetStatus,
 )
 from actors.errors import BookingError, InvalidRequest, ShowMoved, ShowNotFound, ShowUnavailable
 from actors.events import Snapshot
@@ -178,8 +179,8 @@ class ShowHost:
         ticket = writer.append(slot.meta, events)
         if slot.seatmap.holds:
             self._holding.add(int(slot.meta.show_id))
-        if isinstance(command, Confirm | Cancel):
-            return Pending(value, ticket)
+        if isinstance(command, Confirm | Cancel | SetStatus):  # a status change, too: what
+            return Pending(value, ticket)  # reads Postgres next (the waiting room) must see it
         return Done(value)
 
     async def wait_durable(self, ticket: int, show_id: int) -> None:

@@ -53,8 +53,8 @@ def create_app(
     app[keys.SOCKETS] = set()
     app[keys.READY] = {"ready": False}
     app.cleanup_ctx.append(_storage_ctx)
-    app.cleanup_ctx.append(queue_ctx)
     app.cleanup_ctx.append(_engine_ctx(engine))
+    app.cleanup_ctx.append(queue_ctx)
     app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(_payments_ctx(provider))
     app.on_startup.append(_mark_ready)

@@ -15,6 +15,7 @@ bad show id or first message, 4401 not logged in, 4404 no such show, 4409 not a 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -25,6 +26,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from actors import SeatState
 from gateway import keys
 from gateway.errors import ApiError, BadRequest, ValidationFailed, describe
 from gateway.fanout import CLOSE_GRACE_S, MAX_FRAME
@@ -34,6 +36,7 @@ from storage import flash_sales
 log = logging.getLogger(__name__)
 
 ACTIVE_S = 120.0  # a line nobody here used for this long is left to other gateways
+SUPPLY_S = 1.0  # how often the seats left are counted
 AUTH_TIMEOUT_S = 10.0
 _SHOW_ID = re.compile(r"[1-9][0-9]{0,17}")
 CLOSE_BAD = 4400
@@ -43,8 +46,11 @@ CLOSE_NOT_FLASH_SALE = 4409
 
 
 class QueueHub:
-    def __init__(self, room: WaitingRoom, *, tick_s: float, push_s: float) -> None:
+    def __init__(
+        self, room: WaitingRoom, *, tick_s: float, push_s: float, engine: Any = None
+    ) -> None:
         self._room = room
+        self._engine = engine  # a ShowClient: what the show has left to sell
         self._tick_s = tick_s
         self._push_s = push_s
         self._active: dict[int, float] = {}  # show → when last used here (monotonic)
@@ -59,6 +65,10 @@ class QueueHub:
             asyncio.create_task(self._every(self._tick_s, self._tick_all), name="queue-ticks"),
             asyncio.create_task(self._every(self._push_s, self._push_all), name="queue-push"),
         ]
+        if self._engine is not None:
+            self._tasks.append(
+                asyncio.create_task(self._every(SUPPLY_S, self._supply_all), name="queue-supply")
+            )
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -88,6 +98,26 @@ class QueueHub:
                 await self._room.tick(show_id)
             except flash_sales.NotAFlashSale:
                 self._active.pop(show_id, None)
+
+    async def _supply_all(self) -> None:
+        """Tell each line what its show has left: admission pauses while every seat left is
+        in someone's hold, and a show with every seat booked is sold out."""
+        for show_id in list(self._active):
+            try:
+                snapshot = await self._engine.snapshot(show_id)
+            except Exception as exc:  # the show's host is away: leave the line as it is
+                log.warning("waiting room: no seat count for show %d (%s)", show_id, exc)
+                continue
+            states = collections.Counter(snapshot.seats.values())
+            supply = (
+                "open"
+                if states[SeatState.AVAILABLE]
+                else "paused"
+                if states[SeatState.HELD]
+                else "sold_out"
+            )
+            with contextlib.suppress(flash_sales.NotAFlashSale):
+                await self._room.set_supply(show_id, supply)
 
     async def _push_all(self) -> None:
         for show_id, sockets in list(self._watchers.items()):
@@ -210,7 +240,7 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
             app[keys.REDIS], config.redis_prefix, config.rate_limits, batch=batch
         )
     hub = app[keys.QUEUE_HUB] = QueueHub(
-        room, tick_s=config.queue_tick_s, push_s=config.queue_push_s
+        room, tick_s=config.queue_tick_s, push_s=config.queue_push_s, engine=app.get(keys.ENGINE)
     )
     hub.start()
     try:

@@ -607,13 +607,15 @@ class ErrorOut(BaseModel):
 
 class QueueOut(BaseModel):
     """Where I stand in a flash sale's line. ``position`` 1 is next; it is null before the sale
-    opens (early arrivals' order is drawn by lot at the start). Once ``admitted``, send
-    ``admission_token`` as the ``Admission-Token`` header of holds until
+    opens (early arrivals' order is drawn by lot at the start). ``phase`` "paused": every seat
+    left is in someone's hold, and nobody is let in until some come back; "sold_out": every
+    seat is booked; "ended": the sale left flash-sale mode (hold seats directly). Once
+    ``admitted``, send ``admission_token`` as the ``Admission-Token`` header of holds until
     ``token_expires_at``."""
 
     show_id: int
     state: Literal["waiting", "admitted", "not_in_queue"]
-    phase: Literal["before_queue", "pre_sale", "on_sale", "closed"]
+    phase: Literal["before_queue", "pre_sale", "on_sale", "paused", "sold_out", "ended", "closed"]
     position: int | None
     waiting: int
     eta_s: float | None
@@ -636,6 +638,7 @@ class QueueStatsOut(BaseModel):
     lapsed: int
     admission_per_min: int
     sale_opens_at: dt.datetime
+    supply: Literal["open", "paused", "sold_out", "ended"]
 
 
 class FlashSaleIn(Strict):

@@ -48,6 +48,7 @@ TOKEN_TYPE = "admission"
 KEY_LIFETIME_AFTER_CLOSE_MS = 86_400_000  # the line's keys end a day after the show starts
 SWEEP_LIMIT = 1_000  # abandoned places expired per advance
 SCAN_LIMIT = 5_000  # places looked at per advance beyond those admitted
+SUPPLIES = ("open", "paused", "sold_out", "ended")
 TERMS_TTL_S = 2.0  # how long a process trusts the terms it read (for answers only)
 
 
@@ -63,6 +64,10 @@ class QueueClosed(QueueRefused):
     code = "queue_closed"
 
 
+class QueueSoldOut(QueueRefused):
+    code = "sold_out"
+
+
 class AdmissionRefused(ApiError):
     status, code = 403, "admission_required"
 
@@ -73,7 +78,10 @@ class Standing:
 
     show_id: int
     state: str  # "waiting", "admitted" or "not_in_queue"
-    phase: str  # "before_queue", "pre_sale" (order drawn at the start), "on_sale", "closed"
+    # "before_queue", "pre_sale" (order drawn at the start), "on_sale", "paused" (every seat
+    # left is in a hold: nobody is let in until some come back), "sold_out", "ended" (no
+    # admission needed any more), "closed" (the show started)
+    phase: str
     position: int | None  # 1 = next; None before the sale (the order is not drawn yet)
     waiting: int  # visitors in the line
     eta_s: float | None
@@ -166,6 +174,7 @@ class WaitingRoom:
         self._tick = register(lua.TICK)
         self._configure = register(lua.CONFIGURE)
         self._stats = register(lua.STATS)
+        self._supply = register(lua.SUPPLY)
         # The terms last seen, per show, for answers: (when to look again, terms).
         self._terms: dict[int, tuple[float, Terms]] = {}
 
@@ -255,6 +264,12 @@ class WaitingRoom:
             )
         if kind == "closed":
             raise QueueClosed("this sale's queue has closed", {"show_id": show_id})
+        if kind == "sold_out":
+            raise QueueSoldOut("every seat of this show is sold", {"show_id": show_id})
+        if kind == "ended":
+            raise QueueClosed(
+                "this show's flash sale has ended: hold seats directly", {"show_id": show_id}
+            )
         return await self._standing(show_id, user_id, answer, now)
 
     async def status(
@@ -329,6 +344,9 @@ class WaitingRoom:
             )
         rank, waiting, since = int(answer[2]), int(answer[3]), int(answer[4])
         position = rank + 1
+        supply = _text(answer[5])
+        if supply == "ended" or (supply != "open" and phase == "on_sale"):
+            phase = common["phase"] = supply
         if phase == "pre_sale":
             # The order is drawn by lot at the start: everyone here waits for the sale to open.
             wait_s = (terms.sale_ms - now) / 1000 + waiting * 60 / terms.rate / 2
@@ -364,10 +382,25 @@ class WaitingRoom:
         )
         return int(answer[0]), int(answer[1]), int(answer[2])
 
+    async def set_supply(
+        self, show_id: int, supply: str, *, force: bool = False, now_ms: int | None = None
+    ) -> str:
+        """Tell the line what the show has left: "open", "paused" (every seat left is held;
+        admission waits), "sold_out" (every seat booked: joins are refused) or "ended" (the
+        show left flash-sale status; only ``force`` opens such a line again). The previous
+        value."""
+        if supply not in SUPPLIES:
+            raise ValueError(f"unknown supply {supply!r}")
+        args = [self._now_ms(now_ms), supply, "1" if force else "0"]
+        answer = await self._batch.run(self._supply, self.keys(show_id), args)
+        return _text(answer)
+
     async def stats(self, show_id: int, *, now_ms: int | None = None) -> dict[str, Any]:
         answer = await self._run(self._stats, show_id, [self._now_ms(now_ms)])
         flat = [_text(v) for v in answer[0]]
-        counters = {flat[i]: float(flat[i + 1]) for i in range(0, len(flat), 2)}
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        supply = raw.pop("supply", "open")
+        counters = {name: float(value) for name, value in raw.items()}
         terms = await self._known_terms(show_id)
         return {
             "show_id": show_id,
@@ -381,6 +414,7 @@ class WaitingRoom:
             "lapsed": int(counters.get("lapsed", 0)),
             "admission_per_min": terms.rate,
             "sale_opens_at": _instant(terms.sale_ms).isoformat(),
+            "supply": supply,
         }
 
     # -- admission tokens ------------------------------------------------------------------

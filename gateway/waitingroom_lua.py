@@ -9,7 +9,9 @@ Keys of one show, in this order in every script (``KEYS``):
     seen  zset   waiting visitors: user → last heartbeat
     adm   hash   admitted visitors: user → "number:admitted_ms"
     st    hash   counters: joined, early, admitted, expired, returned, lapsed, last_ms,
-                 carry, serving, expires_set_ms
+                 carry, serving, expires_set_ms; supply ("open", "paused": every seat left
+                 is in someone's hold, "sold_out": every seat is booked, "ended": the show
+                 left flash-sale status, holds need no admission any more)
     seq   string the last number handed out after the sale opened
     mark  hash   user → visitors served (admitted + expired) when they joined: their progress
     gone  hash   user → "number:gone_ms" of a place that expired: returning within the grace
@@ -71,9 +73,13 @@ end
 -- Admit at the rate since the last advance, from the head of the line.
 local function advance(c, scan)
     if now < c.sale then return 0 end
-    local s = redis.call('HMGET', st, 'last_ms', 'carry')
+    local s = redis.call('HMGET', st, 'last_ms', 'carry', 'supply')
     local last = tonumber(s[1]) or c.sale
     if now <= last then return 0 end
+    if s[3] and s[3] ~= 'open' then  -- no seat to sell: nobody is let in, no credit builds up
+        redis.call('HSET', st, 'last_ms', now, 'carry', 0)
+        return 0
+    end
     local budget = (tonumber(s[2]) or 0) + c.rate * (now - last) / 60000
     local cap = math.max(1, c.rate * c.burst / 60000)
     if budget > cap then budget = cap end
@@ -107,7 +113,7 @@ local function advance(c, scan)
 end
 
 -- Where a visitor stands: {'admitted', number, admitted_ms} | {'waiting', number, rank,
--- waiting, served_since_join} | {'none'}.
+-- waiting, served_since_join, supply} | {'none'}.
 local function standing(c, user, beat)
     local a = redis.call('HGET', adm, user)
     if a then
@@ -118,8 +124,11 @@ local function standing(c, user, beat)
     local score = redis.call('ZSCORE', q, user)
     if not score then return {'none'} end
     if beat then redis.call('ZADD', seen, 'XX', now, user) end
-    local since = served() - (tonumber(redis.call('HGET', mark, user)) or 0)
-    return {'waiting', score, redis.call('ZRANK', q, user), redis.call('ZCARD', q), since}
+    local v = redis.call('HMGET', st, 'admitted', 'expired', 'supply')
+    local since = (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0)
+                  - (tonumber(redis.call('HGET', mark, user)) or 0)
+    return {'waiting', score, redis.call('ZRANK', q, user), redis.call('ZCARD', q), since,
+            v[3] or 'open'}
 end
 """.replace("@EARLY@", str(EARLY))
 
@@ -136,6 +145,8 @@ if now < c.queue then return {'not_open', c.queue} end
 if now >= c.close then return {'closed'} end
 local found = standing(c, user, true)
 if found[1] == 'admitted' or found[1] == 'waiting' then return found end
+local supply = redis.call('HGET', st, 'supply')
+if supply == 'sold_out' or supply == 'ended' then return {supply} end
 if found[1] == 'lapsed' then
     redis.call('HDEL', adm, user)
     redis.call('HINCRBY', st, 'lapsed', 1)
@@ -166,7 +177,7 @@ redis.call('HSET', mark, user, served())
 local waiting = redis.call('ZCARD', q)
 -- A new arrival after the opening is last in line; anyone else is looked up.
 local rank = fresh and waiting - 1 or redis.call('ZRANK', q, user)
-return {'waiting', score, rank, waiting, 0}
+return {'waiting', score, rank, waiting, 0, redis.call('HGET', st, 'supply') or 'open'}
 """
 )
 
@@ -225,6 +236,21 @@ if c then advance(c, 100000) end
 for i = 3, #ARGV, 2 do redis.call('HSET', cfgk, ARGV[i], ARGV[i + 1]) end
 redis.call('HDEL', st, 'expires_set_ms')
 return 1
+"""
+)
+
+# ARGV: now, supply ("open", "paused", "sold_out" or "ended"), force (1/0): what the show has
+# left to sell. A line that ended stays so unless forced (the show is put in a flash sale again).
+SUPPLY = (
+    _COMMON
+    + """
+local was = redis.call('HGET', st, 'supply') or 'open'
+if was == 'ended' and ARGV[3] ~= '1' then return was end
+if was ~= ARGV[2] then
+    redis.call('HSET', st, 'supply', ARGV[2])
+    if ARGV[2] == 'open' then redis.call('HSET', st, 'last_ms', now, 'carry', 0) end
+end
+return was
 """
 )
 

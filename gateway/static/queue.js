@@ -33,6 +33,9 @@ window.SeatserverQueue = (kit) => {
     queue_closed: "This sale's queue has closed.",
     rate_limited: "Many people are joining right now.",
     not_a_flash_sale: "This show is no longer in a flash sale.",
+    sold_out: "Sold out: every seat of this show has been booked.",
+    paused: "Every seat left is in someone's basket right now. If they don't buy, the seats "
+      + "come back and the line moves again.",
   };
 
   let notice = null; // { showId, text }: why the customer is back in the waiting room
@@ -371,12 +374,11 @@ window.SeatserverQueue = (kit) => {
         return true;
       }
       if (err.code === "queue_closed") {
-        this.disconnect();
-        this.setState("closed");
-        this.q("#queue-position").textContent = QUEUE_FRIENDLY.queue_closed;
-        this.q("#queue-leave").hidden = true;
-        this.stats(null);
-        this.announce(QUEUE_FRIENDLY.queue_closed, true);
+        this.showClosed();
+        return true;
+      }
+      if (err.code === "sold_out") {
+        this.showSoldOut();
         return true;
       }
       if (err.code === "rate_limited") {
@@ -397,6 +399,21 @@ window.SeatserverQueue = (kit) => {
     }
 
     // ---- showing where the customer stands
+
+    showClosed() {
+      this.disconnect();
+      this.setState("closed");
+      this.q("#queue-position").textContent = QUEUE_FRIENDLY.queue_closed;
+      this.stats(null);
+      this.announce(QUEUE_FRIENDLY.queue_closed, true);
+    }
+
+    showSoldOut() {
+      this.setState("closed");
+      this.q("#queue-position").textContent = QUEUE_FRIENDLY.sold_out;
+      this.stats(null);
+      this.announce(QUEUE_FRIENDLY.sold_out, true);
+    }
 
     setState(state) {
       const room = this.q(".queue-room");
@@ -433,6 +450,18 @@ window.SeatserverQueue = (kit) => {
         this.admit(standing);
         return;
       }
+      if (standing.phase === "closed") {
+        this.showClosed();
+        return;
+      }
+      if (standing.phase === "ended") {
+        // The sale left flash-sale mode: seats are held directly now.
+        this.stopped = true;
+        this.disconnect();
+        say("The flash sale is over: choose your seats directly.", "info");
+        kit.route();
+        return;
+      }
       if (standing.state === "not_in_queue") {
         // The place dropped out (a long silence, a lapsed turn): ask for it back.
         if (Date.now() - this.rejoinedAt >= REJOIN_MS) this.join();
@@ -456,6 +485,12 @@ window.SeatserverQueue = (kit) => {
         position.replaceChildren("You are number ",
           h("strong", { class: "queue-number" }, String(standing.position)), " in line.");
         spoken = `You are number ${standing.position} in line.`;
+      }
+      if (standing.phase === "paused" || standing.phase === "sold_out") {
+        // Still in line (cancellations and lapsed holds bring seats back), but told why the
+        // line stands still.
+        position.append(" ", h("span", { class: "queue-paused" }, QUEUE_FRIENDLY[standing.phase]));
+        spoken = `${spoken} ${QUEUE_FRIENDLY[standing.phase]}`;
       }
       this.stats(standing);
       const changed = !before || before.phase !== standing.phase || before.state !== standing.state;

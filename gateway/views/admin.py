@@ -167,6 +167,17 @@ async def unblock_seats(call: Call) -> dict[str, Any]:
     return {"show_id": show_id, "seats": list(seats)}
 
 
+async def _tell_the_line(call: Call, show_id: int, status: str) -> None:
+    """A show put in a flash sale gets its terms in Redis; one taken out of it ends its line
+    (those waiting are told, holds need no admission)."""
+    room = call.app[keys.WAITING_ROOM]
+    if status == "flash_sale":
+        await room.load_terms(show_id, replace=True)
+        await room.set_supply(show_id, "open", force=True)
+    elif await call.app[keys.REDIS].exists(room.keys(show_id)[0]):
+        await room.set_supply(show_id, "ended")
+
+
 async def set_status(call: Call) -> dict[str, Any]:
     show_id, wanted = call.path.show_id, call.body.status
     await require_theater_admin(call.request, await _theater_of(call, show_id=show_id))
@@ -177,6 +188,7 @@ async def set_status(call: Call) -> dict[str, Any]:
             raise
         status = wanted
     call.app[keys.SHOW_INFO].forget(show_id)
+    await _tell_the_line(call, show_id, status)
     refunds = None
     saga = call.app[keys.SAGA]
     if status == "cancelled" and saga is not None:

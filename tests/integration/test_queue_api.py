@@ -16,7 +16,7 @@ import pytest
 from gateway.app import create_app
 from gateway.ratelimit import Rate, RateLimits
 from tests.gateway_support import PASSWORD, Account, make_account, new_key
-from tests.integration.shows import Engine, make_show
+from tests.integration.shows import Engine, grid_layout, make_show
 
 
 @pytest.fixture
@@ -70,7 +70,9 @@ async def _flash_sale(client: Any, pool: Any, ops: Account, **terms: Any) -> int
 async def _until_admitted(client: Any, show: int, who: Account, timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = await _json(await client.get(f"/api/v1/shows/{show}/queue", headers=who.headers), 200)
+        body = await _json(
+            await client.get(f"/api/v1/shows/{show}/queue", headers=who.headers), 200
+        )
         if body["state"] == "admitted":
             return body
         await asyncio.sleep(0.1)
@@ -89,10 +91,14 @@ async def test_join_wait_get_admitted_and_hold(
     )
     assert (await _json(refused, 403))["error"]["code"] == "admission_required"
 
-    first = await _json(await client.post(f"/api/v1/shows/{show}/queue", headers=alice.headers), 200)
+    first = await _json(
+        await client.post(f"/api/v1/shows/{show}/queue", headers=alice.headers), 200
+    )
     assert first["state"] == "waiting" and first["phase"] == "pre_sale"
     assert first["position"] is None and first["admission_token"] is None  # drawn at the start
-    again = await _json(await client.post(f"/api/v1/shows/{show}/queue", headers=alice.headers), 200)
+    again = await _json(
+        await client.post(f"/api/v1/shows/{show}/queue", headers=alice.headers), 200
+    )
     assert again["waiting"] == 1  # the same place, not a second one
     await _json(await client.post(f"/api/v1/shows/{show}/queue", headers=bob.headers), 200)
 
@@ -203,7 +209,9 @@ async def test_terms_are_checked_and_only_ops_change_a_sale_under_way(
         **_terms(30, 600),
         "queue_opens_at": (now + dt.timedelta(hours=1)).isoformat(),
     }
-    wrong = await client.put(f"/api/v1/admin/shows/{show}/flash-sale", json=bad, headers=ops.headers)
+    wrong = await client.put(
+        f"/api/v1/admin/shows/{show}/flash-sale", json=bad, headers=ops.headers
+    )
     body = await _json(wrong, 422)
     assert body["error"]["code"] == "invalid_flash_sale"
     assert body["error"]["details"]["field"] == "queue_opens_at"
@@ -289,3 +297,80 @@ async def test_rate_limits_answer_429_with_retry_after(
     )
     # The proxy saw another client; and the refused hold had taken nothing (B9 was free).
     assert elsewhere.status == 201
+
+
+async def test_the_line_pauses_while_every_seat_is_held_and_ends_with_the_sale(
+    client: Any, pool: Any, fast_config: Any, ops: Account, engine: Engine
+) -> None:
+    import actors
+
+    show = await make_show(pool, status="flash_sale", layout=grid_layout(2, 6), name="small")
+    await _json(
+        await client.put(
+            f"/api/v1/admin/shows/{show}/flash-sale", json=_terms(0.2, 600), headers=ops.headers
+        ),
+        200,
+    )
+    seatmap = await _json(await client.get(f"/api/v1/shows/{show}/seatmap"), 200)
+    others = tuple(label for label in sorted(seatmap["seats"]) if label not in ("B3", "B4"))
+    stats = f"/api/v1/admin/shows/{show}/queue"
+    await engine.client.execute(show, actors.Block(others))  # two seats left to sell
+    alice, bob = await make_account(pool, fast_config), await make_account(pool, fast_config)
+    await _json(await client.post(f"/api/v1/shows/{show}/queue", headers=alice.headers), 200)
+    token = (await _until_admitted(client, show, alice))["admission_token"]
+    made = await _json(
+        await client.post(
+            f"/api/v1/shows/{show}/holds",
+            json={"seats": ["B3", "B4"]},
+            headers={**alice.headers, **new_key(), "Admission-Token": token},
+        ),
+        201,
+    )
+    async with asyncio.timeout(10):  # every gateway counts the seats left once a second
+        while (await _json(await client.get(stats, headers=ops.headers), 200))["supply"] == "open":
+            await asyncio.sleep(0.1)
+    await _json(await client.post(f"/api/v1/shows/{show}/queue", headers=bob.headers), 200)
+    paused = await _until_phase(client, show, bob, "paused")
+    assert paused["state"] == "waiting" and paused["position"] == 1
+    await asyncio.sleep(1.0)  # at 10 a second, bob would long be in
+    still = await _json(await client.get(f"/api/v1/shows/{show}/queue", headers=bob.headers), 200)
+    assert still["state"] == "waiting"
+    released = await client.delete(
+        f"/api/v1/shows/{show}/holds/{made['hold_id']}", headers={**alice.headers, **new_key()}
+    )
+    assert released.status == 200
+    assert (await _until_admitted(client, show, bob))["admission_token"]
+
+    carol = await make_account(pool, fast_config)
+    await _json(await client.post(f"/api/v1/shows/{show}/queue", headers=carol.headers), 200)
+    ws = await client.ws_connect(f"/ws/shows/{show}/queue")
+    await ws.send_json({"type": "auth", "access_token": carol.token})
+    assert (await ws.receive_json())["type"] == "queue"
+    await _json(
+        await client.put(
+            f"/api/v1/admin/shows/{show}/status", json={"status": "on_sale"}, headers=ops.headers
+        ),
+        200,
+    )
+    async with asyncio.timeout(10):
+        while (message := await ws.receive_json())["phase"] != "ended":
+            pass
+    assert message["state"] == "waiting"  # the page goes on to the seat map: no token needed
+    await ws.close()
+    direct = await client.post(
+        f"/api/v1/shows/{show}/holds",
+        json={"seats": ["B3"]},
+        headers={**carol.headers, **new_key()},
+    )
+    assert direct.status == 201
+
+
+async def _until_phase(client: Any, show: int, who: Account, phase: str) -> Any:
+    async with asyncio.timeout(10):
+        while True:
+            body = await _json(
+                await client.get(f"/api/v1/shows/{show}/queue", headers=who.headers), 200
+            )
+            if body["phase"] == phase:
+                return body
+            await asyncio.sleep(0.1)

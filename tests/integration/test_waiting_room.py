@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from gateway.waitingroom import AdmissionRefused, QueueClosed, QueueNotOpen, Terms, WaitingRoom
+from gateway.waitingroom import (
+    AdmissionRefused,
+    QueueClosed,
+    QueueNotOpen,
+    QueueSoldOut,
+    Terms,
+    WaitingRoom,
+)
 from tests.conftest import random_ref
 
 T0 = 1_900_000_000_000  # ms; the queue opens here
@@ -48,7 +55,9 @@ async def _admissions(room: WaitingRoom, redis: Any) -> dict[int, tuple[int, int
 
 
 async def _numbers(room: WaitingRoom, redis: Any) -> dict[int, int]:
-    return {int(u): int(s) for u, s in await redis.zrange(room.keys(SHOW)[1], 0, -1, withscores=True)}
+    return {
+        int(u): int(s) for u, s in await redis.zrange(room.keys(SHOW)[1], 0, -1, withscores=True)
+    }
 
 
 async def _burst(room: WaitingRoom, users: list[int], now: int) -> list[Any]:
@@ -260,7 +269,39 @@ async def test_many_gateways_ticking_admit_as_one(redis: Any, prefix: str) -> No
     for _ in range(300):  # 30 s at 20 a second: 600
         now += 100
         await asyncio.gather(
-            *(room.tick(SHOW, now_ms=now + skew) for room, skew in zip(rooms, (0, 3, 7, 11)))
+            *(
+                room.tick(SHOW, now_ms=now + skew)
+                for room, skew in zip(rooms, (0, 3, 7, 11), strict=True)
+            )
         )
     adm = await _admissions(rooms[0], redis)
     assert 598 <= len(adm) <= 602
+
+
+async def test_admission_pauses_while_every_seat_is_held(redis: Any, prefix: str) -> None:
+    room = _room(redis, prefix, place_ttl_s=3600)
+    await room.write_terms(SHOW, _terms(rate=600), replace=True, now_ms=T0)
+    for user in range(1, 101):
+        await room.join(SHOW, user, now_ms=SALE + user)
+    assert (await room.tick(SHOW, now_ms=SALE + 1_000))[0] == 10
+    await room.set_supply(SHOW, "paused", now_ms=SALE + 1_000)
+    for step in range(1, 11):  # 10 s with every seat held: nobody is let in
+        assert (await room.tick(SHOW, now_ms=SALE + 1_000 + step * 1_000))[0] == 0
+    waiting = await room.status(SHOW, 50, now_ms=SALE + 11_000)
+    assert waiting.phase == "paused" and waiting.position == 40
+    await room.set_supply(SHOW, "open", now_ms=SALE + 11_000)
+    # Seats came back: admission goes on at the rate, without the paused time's credit.
+    assert (await room.tick(SHOW, now_ms=SALE + 12_000))[0] == 10
+    await room.set_supply(SHOW, "sold_out", now_ms=SALE + 12_000)
+    assert (await room.status(SHOW, 50, now_ms=SALE + 12_001)).phase == "sold_out"
+    with pytest.raises(QueueSoldOut):
+        await room.join(SHOW, 999, now_ms=SALE + 12_002)
+    assert (await room.join(SHOW, 50, now_ms=SALE + 12_003)).state == "waiting"  # still there
+    # The show left flash-sale status: the line ended, and stays so until put back.
+    await room.set_supply(SHOW, "ended", now_ms=SALE + 13_000)
+    assert await room.set_supply(SHOW, "open", now_ms=SALE + 13_001) == "ended"
+    assert (await room.status(SHOW, 50, now_ms=SALE + 13_002)).phase == "ended"
+    with pytest.raises(QueueClosed):
+        await room.join(SHOW, 998, now_ms=SALE + 13_003)
+    await room.set_supply(SHOW, "open", force=True, now_ms=SALE + 14_000)
+    assert (await room.join(SHOW, 998, now_ms=SALE + 14_001)).phase == "on_sale"
