@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis import exceptions as redis_errors
+
 import actors
 import payments
 import storage
@@ -180,6 +182,10 @@ def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, ApiError):
         return exc.status, envelope(exc.code, exc.message, exc.details), exc.headers
     status = status_for(type(exc)) if isinstance(exc, DOMAIN_ERRORS) else None
+    if status is None and isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
+        # Redis out of reach (or every connection busy for the pool's whole wait): try again.
+        message = "a service this needs is busy or unavailable: try again shortly"
+        return 503, envelope("redis_unavailable", message), {"Retry-After": "1"}
     if status is None:
         return 500, envelope("internal_error", "something went wrong on our side"), {}
     code = getattr(exc, "code", "error")

@@ -177,6 +177,7 @@ class WaitingRoom:
         self._supply = register(lua.SUPPLY)
         # The terms last seen, per show, for answers: (when to look again, terms).
         self._terms: dict[int, tuple[float, Terms]] = {}
+        self._reading: dict[int, asyncio.Future[Terms]] = {}
 
     def keys(self, show_id: int) -> list[str]:
         base = f"{self._prefix}wr:{{{show_id}}}:"
@@ -233,6 +234,23 @@ class WaitingRoom:
         cached = self._terms.get(show_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        pending = self._reading.get(show_id)
+        if pending is not None:  # one read at a time per show: a burst must not stampede
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Terms] = asyncio.get_running_loop().create_future()
+        self._reading[show_id] = future
+        try:
+            terms = await self._read_terms(show_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no warning when nobody else waited
+            raise
+        finally:
+            self._reading.pop(show_id, None)
+        future.set_result(terms)
+        return terms
+
+    async def _read_terms(self, show_id: int) -> Terms:
         raw = await self._redis.hgetall(self.keys(show_id)[0])
         if raw:
             got = {_text(k): int(float(_text(v))) for k, v in raw.items()}

@@ -5,42 +5,56 @@ headless in a process of its own (locust's library API) by ``loadtest.flash_sale
 
 A visitor joins the show's queue, polls it about every ``poll_s`` (a heartbeat) until
 admitted, holds the best 2 seats with the admission token, checks out and pays, then stops; a
-full house (409 ``no_seats_available``) sends them away, out of the line. Every visitor's
+full house (409 ``no_seats_available`` on the hold, or the line's own word: phase
+"sold_out", or 409 ``sold_out`` at the door) sends them away, out of the line. A lost connection,
+a 429 or a 5xx is tried again, as a careful client would (``Customer.send``). Every visitor's
 story (when they joined, when the waiting room admitted them, what they got, what went wrong)
 is written to RESULT.json with locust's request statistics, once every visitor has stopped or
 ``seconds`` after "go", whichever comes first.
 
-Locust imports gevent, which patches the standard library as it loads: this module imports
-locust before anything else and is never imported by the driver or the test suite.
+Locust patches the standard library (gevent) as it loads: this module runs in a process of its
+own and is never imported by the driver or the test suite.
 """
 
 from __future__ import annotations
 
-import locust  # first: gevent patches the standard library as locust loads
+import base64
+import datetime as dt
+import itertools
+import json
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
 
-import base64  # noqa: E402
-import datetime as dt  # noqa: E402
-import itertools  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import gevent  # noqa: E402
-from locust.env import Environment  # noqa: E402
-from locust.exception import StopUser  # noqa: E402
+import gevent
+import locust  # gevent patches the standard library here (none of the above binds to it)
+from locust.env import Environment
+from locust.exception import StopUser
 
 API = "/api/v1"
 SEATS_PER_VISITOR = 2
-FULL_HOUSE = "no_seats_available"
+FULL_HOUSE = ((409, "no_seats_available"),)  # an expected answer: the house is full
+SOLD_OUT_AT_JOIN = ((409, "sold_out"),)  # so is this, at the line's door
+OVER = frozenset({"sold_out", "ended", "closed"})  # phases that end a wait
+RETRY_STATUSES = frozenset({0, 429, 500, 502, 503, 504})  # 0: no answer (connection lost)
+IN_PROGRESS = "idempotency_request_in_progress"  # the first try with this key still runs
+TRIES = 6
 # Split when no 2 adjacent seats are left: pairs alone would strand single seats (the orphan
 # rule of best available), and the house would never sell out.
 ALLOW_SPLIT = True
 PLAN: dict[str, Any] = {}  # url, show_id, tokens, poll_s, seconds, payment_method, token_ttl_s
 VISITS: list[dict[str, Any]] = []  # one per visitor, appended as they start
+PHASES: list[tuple[float, str]] = []  # (when, phase) as the visitors' answers told it
 _next = itertools.count()  # greenlets share one thread: no lock needed
+
+
+def _saw(phase: str) -> None:
+    """Keep the line's phase as the visitors see it, each change once, with its time."""
+    if not PHASES or PHASES[-1][1] != phase:
+        PHASES.append((time.time(), phase))
 
 
 def _epoch(iso: str) -> float:
@@ -60,8 +74,11 @@ def _code(resp: Any) -> str:
 
 
 class Customer(locust.FastHttpUser):
-    """A logged-in customer: one account (Bearer token) of the plan's each. Requests are
-    grouped in locust's statistics by ``step``."""
+    """A logged-in customer: one account (Bearer token) of the plan's each, and requests the
+    way a careful client sends them: a lost connection, a 429 or a 5xx is tried again after
+    a jittered, growing pause (``Retry-After`` when given), with the same ``Idempotency-Key``.
+    Requests are grouped in locust's statistics by ``step``; every answer that was not the
+    expected one is kept in ``errors`` as "step:status:code"."""
 
     abstract = True
     network_timeout = 30.0
@@ -72,33 +89,61 @@ class Customer(locust.FastHttpUser):
     def on_start(self) -> None:
         self.index = next(_next)
         self.auth = {"Authorization": f"Bearer {PLAN['tokens'][self.index]}"}
+        self.errors: list[str] = []
 
-    def post(self, path: str, body: Any = None, **headers: str) -> Any:
-        headers = {**self.auth, "Idempotency-Key": uuid.uuid4().hex, **headers}
-        return self.rest("POST", API + path, json=body or {}, headers=headers, name=self.step)
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        ok: int,
+        also: tuple[tuple[int, str], ...] = (),
+        headers: dict[str, str] | None = None,
+        keyed: bool = True,
+    ) -> Any:
+        """The answer with status ``ok`` (or a (status, code) of ``also``), after retries;
+        None when it never came. ``keyed``: a POST carries an ``Idempotency-Key``."""
+        headers = {**self.auth, **(headers or {})}
+        if method == "POST" and keyed:
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        if method == "POST":
+            body = body or {}
+        extra = {} if body is None else {"json": body}
+        for attempt in range(TRIES):
+            with self.rest(method, API + path, headers=headers, name=self.step, **extra) as resp:
+                good = resp.status_code == ok and (ok == 204 or isinstance(resp.js, dict))
+                good = good or (resp.status_code, _code(resp)) in also
+                if good:
+                    resp.success()
+                else:
+                    resp.failure(f"{self.step} answered {resp.status_code} {_code(resp)}")
+            if good:
+                return resp
+            self.errors.append(f"{self.step}:{resp.status_code}:{_code(resp)}")
+            again = resp.status_code in RETRY_STATUSES or _code(resp) == IN_PROGRESS
+            if not again or attempt == TRIES - 1:
+                return None
+            gevent.sleep(_pause(attempt, resp))
+        return None
 
-    def call(self, method: str, path: str) -> Any:
-        return self.rest(method, API + path, headers=self.auth, name=self.step)
+
+def _pause(attempt: int, resp: Any) -> float:
+    """Seconds before try ``attempt + 2``: ``Retry-After``, or 0.5 s doubling, jittered."""
+    after = (resp.headers or {}).get("Retry-After")
+    base = float(after) if after else 0.5 * 2**attempt
+    return base * random.uniform(0.5, 1.5)
 
 
 class FlashSaleVisitor(Customer):
-    """Join, wait until admitted, hold 2 best available, check out, pay; then stop.
-
-    Each answer is judged inside its ``with`` block (locust's ``rest`` marks the failures);
-    a visitor stops after the block, since ``rest`` would swallow the ``StopUser``."""
+    """Join, wait until admitted, hold 2 best available, check out, pay; then stop. A full
+    house sends the visitor away; so does a step that keeps failing."""
 
     def on_start(self) -> None:
         super().on_start()
-        self.visit: dict[str, Any] = {"visitor": self.index, "outcome": "waiting", "errors": []}
+        self.visit: dict[str, Any] = {"visitor": self.index, "outcome": "waiting"}
+        self.visit["errors"] = self.errors
         VISITS.append(self.visit)
-
-    def expect(self, resp: Any, status: int) -> bool:
-        """Whether ``resp`` has ``status``; when not, a failure and an error of this visit."""
-        if resp.status_code == status and isinstance(resp.js, dict):
-            return True
-        resp.failure(f"{self.step} answered {resp.status_code}")
-        self.visit["errors"].append(f"{self.step}:{resp.status_code}:{_code(resp)}")
-        return False
 
     def give_up(self, outcome: str) -> None:
         self.visit["outcome"] = outcome
@@ -115,18 +160,26 @@ class FlashSaleVisitor(Customer):
     def wait_for_admission(self, show: int) -> str:
         self.step, visit = "join", self.visit
         visit["joined_at"] = time.time()
-        with self.post(f"/shows/{show}/queue") as resp:
-            joined = self.expect(resp, 200)
-        if not joined:
+        path = f"/shows/{show}/queue"
+        resp = self.send("POST", path, ok=200, also=SOLD_OUT_AT_JOIN, keyed=False)  # idempotent
+        if resp is None:
             self.give_up("join_failed")
+        if resp.status_code != 200:
+            self.give_up("sold_out")  # the line told them at the door: every seat is booked
         visit["phase_at_join"], standing = resp.js["phase"], resp.js
+        _saw(standing["phase"])
         self.step, visit["polls"] = "poll", 0
-        while standing["state"] == "waiting":
+        while standing["state"] == "waiting" and standing["phase"] not in OVER:
             gevent.sleep(PLAN["poll_s"])
-            with self.call("GET", f"/shows/{show}/queue") as resp:
-                if self.expect(resp, 200):  # else a lost poll: the next one will do
-                    standing = resp.js
+            resp = self.send("GET", path, ok=200)
+            if resp is not None:  # else the next poll will do
+                standing = resp.js
+                _saw(standing["phase"])
             visit["polls"] += 1
+        if standing["state"] == "waiting":  # sold out, or the sale is over: leave the line
+            self.step = "leave"
+            self.send("DELETE", path, ok=204)
+            self.give_up("sold_out")
         if standing["state"] != "admitted":
             self.give_up("dropped_out")  # no heartbeat for too long: out of the line
         visit["seen_admitted_at"] = time.time()
@@ -138,37 +191,28 @@ class FlashSaleVisitor(Customer):
     def hold(self, show: int, token: str) -> dict[str, Any]:
         self.step = "hold"
         body = {"count": SEATS_PER_VISITOR, "category": "standard", "allow_split": ALLOW_SPLIT}
-        with self.post(f"/shows/{show}/holds", body, **{"Admission-Token": token}) as resp:
-            full = resp.status_code == 409 and _code(resp) == FULL_HOUSE
-            if full:
-                resp.success()  # an expected answer: the house is full
-            held = full or self.expect(resp, 201)
-        if full:
-            self.leave(show)
-        if not held:
+        path, admission = f"/shows/{show}/holds", {"Admission-Token": token}
+        resp = self.send("POST", path, body, ok=201, also=FULL_HOUSE, headers=admission)
+        if resp is None:
             self.give_up("hold_failed")
+        if resp.status_code != 201:
+            self.step = "leave"
+            self.send("DELETE", f"/shows/{show}/queue", ok=204)
+            self.give_up("house_full")
         return dict(resp.js)
-
-    def leave(self, show: int) -> None:
-        self.step = "leave"
-        with self.call("DELETE", f"/shows/{show}/queue") as resp:
-            self.expect(resp, 200)
-        self.give_up("house_full")
 
     def checkout(self, show: int, hold: dict[str, Any]) -> dict[str, Any]:
         self.step, self.visit["seats"] = "checkout", hold["seats"]
-        with self.post(f"/shows/{show}/holds/{hold['hold_id']}/checkout") as resp:
-            started = self.expect(resp, 201)
-        if not started:
+        resp = self.send("POST", f"/shows/{show}/holds/{hold['hold_id']}/checkout", ok=201)
+        if resp is None:
             self.give_up("checkout_failed")
         return dict(resp.js)
 
     def pay(self, payment: dict[str, Any]) -> None:
         self.step = "confirm"
         body = {"payment_method": PLAN["payment_method"]}
-        with self.post(f"/payments/{payment['payment_id']}/confirm", body) as resp:
-            paid = self.expect(resp, 200) and resp.js.get("status") == "booked"
-        if not paid:
+        resp = self.send("POST", f"/payments/{payment['payment_id']}/confirm", body, ok=200)
+        if resp is None or resp.js.get("status") != "booked":
             self.give_up("payment_failed")
         self.visit["booking_id"] = resp.js["booking_id"]
         self.visit["booked_at"] = time.time()
@@ -214,6 +258,7 @@ def run(plan: dict[str, Any]) -> dict[str, Any]:
         "ended_at": time.time(),
         "timed_out": timed_out,
         "visits": VISITS,
+        "phases": PHASES,
         "requests": request_stats(env),
         "locust_errors": {str(k): v.occurrences for k, v in env.stats.errors.items()},
     }

@@ -441,33 +441,56 @@ def run_load(
     return load
 
 
-_WRK_SCRIPT = """
-local paths = {%s}
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", paths[n %% #paths + 1])
-end
+# Ends every wrk script: prints the run's figures as one JSON line that ``run_wrk`` reads.
+WRK_DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    "WRK_JSON {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"errors\\": %%d, " ..
-    "\\"p50\\": %%d, \\"p90\\": %%d, \\"p99\\": %%d, \\"p99.9\\": %%d}\\n",
+    "WRK_JSON {\\"requests\\": %d, \\"duration_us\\": %d, \\"errors\\": %d, " ..
+    "\\"p50\\": %d, \\"p90\\": %d, \\"p99\\": %d, \\"p99.9\\": %d}\\n",
     summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency:percentile(99.9)))
 end
 """
 
+_WRK_PATHS = """
+local paths = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[n %% #paths + 1])
+end
+"""
+
 
 def _wrk(url: str, paths: Sequence[str], connections: int, seconds: float, threads: int) -> Load:
+    script = _WRK_PATHS % ", ".join(json.dumps(p) for p in paths)
+    return run_wrk(url, script, connections, seconds, threads)
+
+
+def run_wrk(
+    url: str,
+    script: str,
+    connections: int,
+    seconds: float,
+    threads: int,
+    args: Sequence[str] = (),
+    files: dict[str, str] | None = None,
+) -> Load:
+    """wrk with the Lua ``script`` (``WRK_DONE`` is appended) and its ``args``; ``files`` are
+    written beside the script first, and ``{dir}`` in the script names where."""
     wrk = wrk_path()
     if wrk is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk); use the Python client")
     with tempfile.TemporaryDirectory(prefix="seatserver-wrk-") as tmp:
-        script, output = Path(tmp) / "paths.lua", Path(tmp) / "out.txt"
-        script.write_text(_WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
-        argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url]
+        for name, text in (files or {}).items():
+            (Path(tmp) / name).write_text(text)
+        path, output = Path(tmp) / "load.lua", Path(tmp) / "out.txt"
+        path.write_text(script.replace("{dir}", tmp) + WRK_DONE)
+        argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(path), url]
+        if args:
+            argv += ["--", *args]
         with output.open("w") as out:
             process = subprocess.Popen(argv, stdout=out)
         code, cpu = _wait(process.pid, seconds + 60)

@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +49,7 @@ WARMUP_S = 1.0
 # Each request POSTs the join with the next visitor's token (wrk's threads take turns).
 _WRK_JOINS = """
 local tokens = {}
-for line in io.lines(%s) do tokens[#tokens + 1] = line end
+for line in io.lines("{dir}/tokens.txt") do tokens[#tokens + 1] = line end
 local n, step = 0, 1
 local count = 0
 setup = function(thread)
@@ -63,17 +62,8 @@ init = function(args)
 end
 request = function()
   n = n + step
-  local token = tokens[(n %% #tokens) + 1]
-  return wrk.format("POST", %s, {["Authorization"] = "Bearer " .. token}, "")
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "WRK_JSON {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"errors\\": %%d, " ..
-    "\\"p50\\": %%d, \\"p90\\": %%d, \\"p99\\": %%d, \\"p99.9\\": %%d}\\n",
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency:percentile(99.9)))
+  local token = tokens[(n % #tokens) + 1]
+  return wrk.format("POST", PATH, {["Authorization"] = "Bearer " .. token}, "")
 end
 """
 
@@ -147,36 +137,11 @@ def redis_counts(url: str) -> dict[str, int]:
 def run_joins(
     url: str, path: str, tokens: list[str], connections: int, seconds: float, threads: int
 ) -> http.Load:
-    wrk = http.wrk_path()
-    if wrk is None:
-        raise RuntimeError("wrk is not installed (apt-get install wrk)")
-    with tempfile.TemporaryDirectory(prefix="seatserver-joins-") as tmp:
-        names, script = Path(tmp) / "tokens.txt", Path(tmp) / "joins.lua"
-        names.write_text("\n".join(tokens) + "\n")
-        script.write_text(_WRK_JOINS % (json.dumps(str(names)), json.dumps(path)))
-        argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script)]
-        out = subprocess.run(
-            [*argv, url, "--", str(threads)],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 120,
-            check=False,
-        )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("WRK_JSON ")]
-    if out.returncode != 0 or not lines:
-        raise RuntimeError(f"wrk failed with {out.returncode}: {out.stderr[-500:]}")
-    raw = json.loads(lines[-1].removeprefix("WRK_JSON "))
-    return http.Load(
-        engine="joins",
-        tool="wrk",
-        connections=connections,
-        seconds=raw["duration_us"] / 1e6,
-        requests=raw["requests"],
-        errors=raw["errors"],
-        latency_ms={f"p{q:g}": raw[f"p{q:g}"] / 1000 for q in http.PERCENTILES},
-        client_cpu=0.0,
-        client_cores=threads,
-    )
+    script = _WRK_JOINS.replace("PATH", json.dumps(path))
+    files = {"tokens.txt": "\n".join(tokens) + "\n"}
+    load = http.run_wrk(url, script, connections, seconds, threads, [str(threads)], files)
+    load.engine = "joins"
+    return load
 
 
 def measure(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:

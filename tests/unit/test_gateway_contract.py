@@ -75,3 +75,17 @@ def test_state_changing_posts_take_an_idempotency_key() -> None:
             if method == "post" and not exempt:
                 names = [p["name"] for p in op["parameters"]]
                 assert "Idempotency-Key" in names, (method, path)
+
+
+def test_redis_out_of_reach_is_a_503_with_retry_after() -> None:
+    from redis import exceptions
+
+    from gateway.errors import describe
+
+    for error in (exceptions.MaxConnectionsError("full"), exceptions.TimeoutError("slow")):
+        status, body, headers = describe(error)
+        assert (status, body["error"]["code"], headers) == (
+            503,
+            "redis_unavailable",
+            {"Retry-After": "1"},
+        )
