@@ -17,34 +17,27 @@ visitor who stops sending heartbeats (polls or an open websocket) for ``place_tt
 of the line and stops counting toward its length; coming back within ``return_grace_s`` gives
 them their old number back, so a phone that slept or a lost connection costs no place.
 
-Admission tokens are HS256 JWTs (``typ`` "admission", ``sub`` the user, ``show``, ``num`` the
-queue number, ``exp``), signed with a key derived from the gateway's secret; a hold also checks
-that the token is the user's current admission in Redis, so an admission that lapsed, was given
-up or was replaced cannot be used.
+Admission tokens (``gateway.admission``) are bound to user, show and queue number; a hold also
+checks that the token is the user's current admission in Redis, so an admission that lapsed,
+was given up or was replaced cannot be used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
-import hmac
-import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from gateway import waitingroom_lua as lua
+from gateway.admission import AdmissionRefused, AdmissionTokens
 from gateway.errors import ApiError
 from gateway.redisbatch import Script, ScriptBatcher
 from storage import flash_sales
 
-ALGORITHM = "HS256"
-TOKEN_TYPE = "admission"
 KEY_LIFETIME_AFTER_CLOSE_MS = 86_400_000  # the line's keys end a day after the show starts
 SWEEP_LIMIT = 1_000  # abandoned places expired per advance
 SCAN_LIMIT = 5_000  # places looked at per advance beyond those admitted
@@ -68,28 +61,24 @@ class QueueSoldOut(QueueRefused):
     code = "sold_out"
 
 
-class AdmissionRefused(ApiError):
-    status, code = 403, "admission_required"
-
-
 @dataclass(frozen=True)
 class Standing:
     """Where a visitor stands in a show's line."""
 
     show_id: int
     state: str  # "waiting", "admitted" or "not_in_queue"
+    sale_opens_at: dt.datetime
+    admission_per_min: int
     # "before_queue", "pre_sale" (order drawn at the start), "on_sale", "paused" (every seat
     # left is in a hold: nobody is let in until some come back), "sold_out", "ended" (no
     # admission needed any more), "closed" (the show started)
     phase: str
-    position: int | None  # 1 = next; None before the sale (the order is not drawn yet)
-    waiting: int  # visitors in the line
-    eta_s: float | None
-    progress: float  # share of the way from joining to the front, 0..1
-    admission_token: str | None
-    token_expires_at: dt.datetime | None
-    sale_opens_at: dt.datetime
-    admission_per_min: int
+    position: int | None = None  # 1 = next; None before the sale (the order is not drawn yet)
+    waiting: int = 0  # visitors in the line
+    eta_s: float | None = None
+    progress: float = 0.0  # share of the way from joining to the front, 0..1
+    admission_token: str | None = None
+    token_expires_at: dt.datetime | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -118,6 +107,13 @@ class Terms:
     close_ms: int
     rate: int
     ttl_ms: int
+
+    def phase(self, now_ms: int) -> str:
+        if now_ms < self.queue_ms:
+            return "before_queue"
+        if now_ms < self.sale_ms:
+            return "pre_sale"
+        return "on_sale" if now_ms < self.close_ms else "closed"
 
     @classmethod
     def of(cls, sale: flash_sales.FlashSale) -> Terms:
@@ -160,9 +156,7 @@ class WaitingRoom:
         self._batch = batch or ScriptBatcher(redis)
         self._pool = pool
         self._prefix = prefix
-        self._key = hmac.new(
-            secret.encode(), b"seatserver admission tokens", hashlib.sha256
-        ).digest()
+        self._tokens = AdmissionTokens(secret)
         self._place_ms = int(place_ttl_s * 1000)
         self._grace_ms = int(return_grace_s * 1000)
         self._burst_ms = int(burst_s * 1000)
@@ -319,16 +313,11 @@ class WaitingRoom:
 
     async def _standing(self, show_id: int, user_id: int, answer: list[Any], now: int) -> Standing:
         terms = await self._known_terms(show_id)
-        kind = _text(answer[0])
-        phase = (
-            "before_queue"
-            if now < terms.queue_ms
-            else "pre_sale"
-            if now < terms.sale_ms
-            else "on_sale"
-            if now < terms.close_ms
-            else "closed"
-        )
+        kind, phase = _text(answer[0]), terms.phase(now)
+        if kind == "waiting":
+            supply = _text(answer[5])
+            if supply == "ended" or (supply != "open" and phase == "on_sale"):
+                phase = supply
         common = {
             "show_id": show_id,
             "phase": phase,
@@ -342,7 +331,6 @@ class WaitingRoom:
             return Standing(
                 state="admitted",
                 position=0,
-                waiting=0,
                 eta_s=0.0,
                 progress=1.0,
                 admission_token=token,
@@ -350,42 +338,20 @@ class WaitingRoom:
                 **common,
             )
         if kind != "waiting":  # never joined, left, expired, or an admission that lapsed
-            return Standing(
-                state="not_in_queue",
-                position=None,
-                waiting=0,
-                eta_s=None,
-                progress=0.0,
-                admission_token=None,
-                token_expires_at=None,
-                **common,
-            )
+            return Standing(state="not_in_queue", **common)
         rank, waiting, since = int(answer[2]), int(answer[3]), int(answer[4])
-        position = rank + 1
-        supply = _text(answer[5])
-        if supply == "ended" or (supply != "open" and phase == "on_sale"):
-            phase = common["phase"] = supply
         if phase == "pre_sale":
-            # The order is drawn by lot at the start: everyone here waits for the sale to open.
+            # The order is drawn by lot at the start: everyone here waits for the opening,
+            # and then half the line on average.
             wait_s = (terms.sale_ms - now) / 1000 + waiting * 60 / terms.rate / 2
-            return Standing(
-                state="waiting",
-                position=None,
-                waiting=waiting,
-                eta_s=wait_s,
-                progress=0.0,
-                admission_token=None,
-                token_expires_at=None,
-                **common,
-            )
+            return Standing(state="waiting", waiting=waiting, eta_s=wait_s, **common)
+        position = rank + 1
         return Standing(
             state="waiting",
             position=position,
             waiting=waiting,
             eta_s=position * 60 / terms.rate,
-            progress=since / (since + position) if since + position else 0.0,
-            admission_token=None,
-            token_expires_at=None,
+            progress=since / (since + position),
             **common,
         )
 
@@ -440,64 +406,16 @@ class WaitingRoom:
     def token(
         self, show_id: int, user_id: int, number: int, admitted_ms: int, expires_ms: int
     ) -> str:
-        claims = {
-            "typ": TOKEN_TYPE,
-            "sub": str(user_id),
-            "show": show_id,
-            "num": number,
-            "iat": admitted_ms // 1000,
-            "exp": math.ceil(expires_ms / 1000),
-        }
-        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+        return self._tokens.issue(show_id, user_id, number, admitted_ms, expires_ms)
 
     async def check_admission(
         self, show_id: int, user_id: int, token: str | None, *, now_ms: int | None = None
     ) -> None:
         """``AdmissionRefused`` unless ``token`` is this user's current admission to this
         show and has not expired."""
-        if not token:
-            raise AdmissionRefused(
-                "this show is in a flash sale: wait your turn in the queue, then send the "
-                "admission token it gives you in the Admission-Token header",
-                {"show_id": show_id, "header": "Admission-Token"},
-            )
-        now = self._now_ms(now_ms)
-        try:
-            claims = jwt.decode(
-                token,
-                self._key,
-                algorithms=[ALGORITHM],
-                options={
-                    "require": ["exp", "sub", "show", "num", "typ"],
-                    "verify_exp": False,  # checked below against our clock
-                    "verify_iat": False,
-                },
-            )
-        except jwt.PyJWTError:
-            raise AdmissionRefused(
-                "the admission token is not valid", {"show_id": show_id}, code="admission_invalid"
-            ) from None
-        if claims.get("typ") != TOKEN_TYPE or claims.get("show") != show_id:
-            raise AdmissionRefused(
-                "this admission token is for another show",
-                {"show_id": show_id},
-                code="admission_invalid",
-            )
-        if claims.get("sub") != str(user_id):
-            raise AdmissionRefused(
-                "this admission token belongs to someone else",
-                {"show_id": show_id},
-                code="admission_invalid",
-            )
-        if now >= int(claims["exp"]) * 1000:
-            raise AdmissionRefused(
-                "the admission token has expired: join the queue again",
-                {"show_id": show_id},
-                code="admission_expired",
-            )
+        number = self._tokens.verify(show_id, user_id, token, self._now_ms(now_ms))
         current = await self._redis.hget(self.keys(show_id)[3], str(user_id))
-        number = None if current is None else int(float(_text(current).split(":", 1)[0]))
-        if number != claims["num"]:
+        if current is None or int(float(_text(current).split(":", 1)[0])) != number:
             raise AdmissionRefused(
                 "this admission is no longer current: join the queue again",
                 {"show_id": show_id},

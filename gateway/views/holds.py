@@ -13,7 +13,7 @@ from typing import Any
 
 import actors
 import storage
-from gateway import keys, serialize
+from gateway import admission, keys, serialize
 from gateway.endpoint import Call
 from gateway.idempotency import derived_id
 from storage import payments as payments_store
@@ -24,9 +24,6 @@ async def _currency(call: Call, show_id: int) -> str:
     return str(details.currency)
 
 
-ADMISSION_HEADER = "Admission-Token"
-
-
 async def create_hold(call: Call) -> dict[str, Any]:
     show_id, body, user = call.path.show_id, call.body, str(call.user.user_id)
     try:
@@ -34,7 +31,7 @@ async def create_hold(call: Call) -> dict[str, Any]:
     except storage.NotFound:
         details = None  # the actor answers for a show it does not know
     if details is not None and details.status == "flash_sale":  # only those let in
-        token = call.request.headers.get(ADMISSION_HEADER)
+        token = call.request.headers.get(admission.HEADER)
         await call.app[keys.WAITING_ROOM].check_admission(show_id, call.user.user_id, token)
     hold_id = derived_id(user, call.idempotency_key, f"hold:{show_id}")
     command: actors.Command

@@ -104,3 +104,29 @@ def test_holds_through_the_gateway_never_double_hold(
 def test_flags_are_validated(module: object, argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         module.parse_args(argv)  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_queue_joins_make_a_place_each_and_count_redis_work(
+    ray_session: None,
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from loadtest import queue_joins
+
+    if http.wrk_path() is None:
+        pytest.skip("wrk is not installed")
+    argv = [*_args(database_url, redis_url, tmp_path), "--visitors", "4000", "--connections", "8"]
+    assert queue_joins.main(argv) == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    joins = out["joins"]
+    assert joins["errors"] == 0 and joins["requests"] > 0
+    # Every counted join was a new place until the visitors ran out; none made two.
+    assert 0 < out["new_places"] <= min(joins["requests"], 4000)
+    assert out["redis"]["commands_per_join"] > out["redis"]["scripts_per_join"] >= 1.9
+    assert "joins/hello ratio:" in capsys.readouterr().out
+    assert (tmp_path / "out.png").stat().st_size > 0
+    run_prefix = "joins_"
+    assert asyncio.run(_leftovers(database_url, redis_url, run_prefix)) == ([], 0)
