@@ -29,7 +29,9 @@ def fast_config(config: Any) -> Any:
 async def client(
     aiohttp_client: Any, fast_config: Any, engine: Engine, redis: Any
 ) -> AsyncIterator[Any]:
-    yield await aiohttp_client(create_app(fast_config, engine=engine.client))
+    client = await aiohttp_client(create_app(fast_config, engine=engine.client))
+    yield client
+    await client.close()  # the app's ticks stop before the show hosts and the schema go
     keys = [k async for k in redis.scan_iter(match=fast_config.redis_prefix + "*")]
     if keys:
         await redis.delete(*keys)
@@ -252,7 +254,9 @@ async def limited(
         hold_ip=Rate(1 / 60, 3),
     )
     limited_config = dataclasses.replace(config, rate_limits=limits, forwarded_hops=1)
-    yield await aiohttp_client(create_app(limited_config, engine=engine.client)), limited_config
+    client = await aiohttp_client(create_app(limited_config, engine=engine.client))
+    yield client, limited_config
+    await client.close()  # the app's ticks stop before the show hosts and the schema go
     keys = [k async for k in redis.scan_iter(match=config.redis_prefix + "*")]
     if keys:
         await redis.delete(*keys)
