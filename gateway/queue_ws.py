@@ -247,3 +247,4 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await hub.close()
+        batch.close()

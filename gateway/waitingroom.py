@@ -42,6 +42,7 @@ KEY_LIFETIME_AFTER_CLOSE_MS = 86_400_000  # the line's keys end a day after the 
 SWEEP_LIMIT = 1_000  # abandoned places expired per advance
 SCAN_LIMIT = 5_000  # places looked at per advance beyond those admitted
 SUPPLIES = ("open", "paused", "sold_out", "ended")
+KEY_NAMES = ("cfg", "q", "seen", "adm", "st", "seq", "mark", "gone")  # see waitingroom_lua
 TERMS_TTL_S = 2.0  # how long a process trusts the terms it read (for answers only)
 
 
@@ -172,10 +173,17 @@ class WaitingRoom:
         # The terms last seen, per show, for answers: (when to look again, terms).
         self._terms: dict[int, tuple[float, Terms]] = {}
         self._reading: dict[int, asyncio.Future[Terms]] = {}
+        self._keys: dict[int, list[str]] = {}
 
     def keys(self, show_id: int) -> list[str]:
-        base = f"{self._prefix}wr:{{{show_id}}}:"
-        return [base + name for name in ("cfg", "q", "seen", "adm", "st", "seq", "mark", "gone")]
+        known = self._keys.get(show_id)
+        if known is None:
+            base = f"{self._prefix}wr:{{{show_id}}}:"
+            known = [base + name for name in KEY_NAMES]
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[show_id] = known
+        return known
 
     def _now_ms(self, now_ms: int | None) -> int:
         return int(self._clock() * 1000) if now_ms is None else now_ms

@@ -4,6 +4,7 @@ of a 2,000-visitor burst, abandoned places, returns, the rate, tokens, and many 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -305,3 +306,22 @@ async def test_admission_pauses_while_every_seat_is_held(redis: Any, prefix: str
         await room.join(SHOW, 998, now_ms=SALE + 13_003)
     await room.set_supply(SHOW, "open", force=True, now_ms=SALE + 14_000)
     assert (await room.join(SHOW, 998, now_ms=SALE + 14_001)).phase == "on_sale"
+
+
+async def test_scripts_survive_a_flush_and_a_dropped_connection(redis: Any, prefix: str) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    room = _room(redis, prefix, place_ttl_s=3600)
+    await room.write_terms(SHOW, _terms(rate=600), replace=True, now_ms=T0)
+    await room.join(SHOW, 1, now_ms=T0 + 1)
+    await redis.script_flush()  # Redis forgot every script (a restart would do the same)
+    assert (await room.join(SHOW, 2, now_ms=T0 + 2)).waiting == 2
+    wire = room._batch._wire  # the batcher's own connection, cut from under it
+    assert wire._writer is not None
+    wire._writer.transport.abort()
+    # This batch may fail (answered 503); the next one connects again.
+    with contextlib.suppress(RedisConnectionError):
+        await room.join(SHOW, 3, now_ms=T0 + 3)
+    assert (await room.join(SHOW, 4, now_ms=T0 + 4)).state == "waiting"
+    assert (await room.join(SHOW, 3, now_ms=T0 + 5)).state == "waiting"
+    assert (await room.stats(SHOW, now_ms=T0 + 6))["waiting"] == 4
