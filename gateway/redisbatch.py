@@ -160,9 +160,7 @@ class ScriptBatcher:
     async def _send(self, batch: list[_Call]) -> None:
         try:
             answers = await self._execute(batch)
-            forgotten = [
-                (call, a) for call, a in zip(batch, answers, strict=True) if _forgotten(a)
-            ]
+            forgotten = [(call, a) for call, a in zip(batch, answers, strict=True) if _forgotten(a)]
             if forgotten:
                 for source in {call.script.source for call, _ in forgotten}:
                     await self._redis.script_load(source)
@@ -189,8 +187,5 @@ class ScriptBatcher:
 
     async def _execute(self, batch: list[_Call]) -> list[Any]:
         return await self._wire.execute(
-            [
-                ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
-                for call in batch
-            ]
+            [("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args) for call in batch]
         )

@@ -7,7 +7,6 @@ from redis.exceptions import RedisError
 
 from storage.errors import RedisUnavailable
 
-
 MAX_CONNECTIONS = 256
 
 
