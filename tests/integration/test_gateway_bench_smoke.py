@@ -123,8 +123,9 @@ def test_queue_joins_make_a_place_each_and_count_redis_work(
     out = json.loads((tmp_path / "out.json").read_text())
     joins = out["joins"]
     assert joins["errors"] == 0 and joins["requests"] > 0
-    # Every counted join was a new place until the visitors ran out; none made two.
-    assert 0 < out["new_places"] <= min(joins["requests"], 4000)
+    # Every join was a new place until the visitors ran out; none made two (those in flight
+    # on the 8 connections when wrk stopped were served but not counted).
+    assert 0 < out["new_places"] <= min(joins["requests"] + 8, 4000)
     assert out["redis"]["commands_per_join"] > out["redis"]["scripts_per_join"] >= 1.9
     assert "joins/hello ratio:" in capsys.readouterr().out
     assert (tmp_path / "out.png").stat().st_size > 0
