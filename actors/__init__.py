@@ -25,6 +25,7 @@ from actors.commands import (
 )
 from actors.directory import Directory, find_directory, start_directory
 from actors.errors import (
+    AdmissionRequired,
     BookingError,
     BookingNotFound,
     BookingNotYours,
@@ -125,6 +126,7 @@ __all__ = [
     "ShowMoved",
     "ShowNotFound",
     "ShowNotOnSale",
+    "AdmissionRequired",
     "ShowUnavailable",
     "Snapshot",
     "StartPayment",

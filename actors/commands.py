@@ -28,22 +28,26 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class HoldSeats:
-    """Hold exactly these seats for ``user_id``, all or nothing."""
+    """Hold exactly these seats for ``user_id``, all or nothing. ``admitted``: the caller
+    checked the user's admission from the waiting room (needed while in a flash sale)."""
 
     hold_id: str
     user_id: str
     seats: tuple[str, ...]
+    admitted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class HoldBest:
-    """Hold the best ``count`` seats of ``category``; ``allow_split`` permits several blocks."""
+    """Hold the best ``count`` seats of ``category``; ``allow_split`` permits several blocks;
+    ``admitted`` as for ``HoldSeats``."""
 
     hold_id: str
     user_id: str
     count: int
     category: str
     allow_split: bool = False
+    admitted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ class's MRO, so a subclass is answered like its parent unless it is mapped itsel
     ├── TooManySeats                    too_many_seats
     ├── CompanionWithoutWheelchair      companion_without_wheelchair
     ├── ShowNotOnSale                   show_not_on_sale
+    │   └── AdmissionRequired           admission_required
     ├── HoldNotFound                    hold_not_found
     │   └── HoldExpired                 hold_expired
     ├── HoldNotYours                    hold_not_yours
@@ -63,6 +64,7 @@ __all__ = [
     "ShowMoved",
     "ShowNotFound",
     "ShowNotOnSale",
+    "AdmissionRequired",
     "ShowUnavailable",
     "TooManySeats",
     "UnknownSeat",
@@ -132,6 +134,12 @@ class ShowNotOnSale(BookingError):
     """The show's status does not allow the operation (``details["status"]``)."""
 
     code = "show_not_on_sale"
+
+
+class AdmissionRequired(ShowNotOnSale):
+    """A hold on a show in a flash sale without an admission from its waiting room."""
+
+    code = "admission_required"
 
 
 class HoldNotFound(BookingError):

@@ -50,6 +50,7 @@ from actors.commands import (
     Unblock,
 )
 from actors.errors import (
+    AdmissionRequired,
     BookingNotFound,
     BookingNotYours,
     CompanionWithoutWheelchair,
@@ -274,6 +275,11 @@ class SeatMap:
         self.expire(now)
         if self._status not in _SELLING:
             raise ShowNotOnSale("the show is not on sale", {"status": self._status})
+        if self._status == "flash_sale" and not command.admitted:
+            raise AdmissionRequired(
+                "this show is in a flash sale: holds need an admission from its waiting room",
+                {"status": self._status},
+            )
         if not command.hold_id or not command.user_id:
             raise InvalidRequest("hold_id and user_id are required")
         if command.hold_id in self._holds:

@@ -110,6 +110,7 @@ STATUS: dict[type[Exception], int] = {
     actors.TooManySeats: 409,
     actors.CompanionWithoutWheelchair: 422,
     actors.ShowNotOnSale: 409,
+    actors.AdmissionRequired: 403,
     actors.HoldNotFound: 404,
     actors.HoldExpired: 410,
     actors.HoldNotYours: 403,

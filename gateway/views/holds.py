@@ -4,11 +4,13 @@ Holds go to the show's actor through the batching ``ShowClient``; a hold's id is
 the caller's ``Idempotency-Key``, so a retry whose stored answer was lost still cannot make a
 second hold (the actor refuses a hold id it already has, and the retry reads that hold back).
 A hold on a show in a flash sale needs the ``Admission-Token`` the waiting room gave the caller
-for that show (``gateway.waitingroom``).
+for that show (``gateway.waitingroom``); the actor refuses a hold the gateway did not mark as
+admitted, so a process whose cached status is stale cannot let one through.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import actors
@@ -30,23 +32,39 @@ async def create_hold(call: Call) -> dict[str, Any]:
         details = await call.app[keys.SHOW_INFO](show_id)
     except storage.NotFound:
         details = None  # the actor answers for a show it does not know
-    if details is not None and details.status == "flash_sale":  # only those let in
-        token = call.request.headers.get(admission.HEADER)
-        await call.app[keys.WAITING_ROOM].check_admission(show_id, call.user.user_id, token)
+    admitted = details is not None and details.status == "flash_sale"
+    if admitted:  # only those the waiting room let in
+        await _check_admission(call, show_id)
     hold_id = derived_id(user, call.idempotency_key, f"hold:{show_id}")
-    command: actors.Command
+    command: actors.HoldSeats | actors.HoldBest
     if body.seats is not None:
-        command = actors.HoldSeats(hold_id, user, tuple(body.seats))
+        command = actors.HoldSeats(hold_id, user, tuple(body.seats), admitted)
     else:
-        command = actors.HoldBest(hold_id, user, body.count, body.category, body.allow_split)
-    engine = call.app[keys.ENGINE]
+        command = actors.HoldBest(
+            hold_id, user, body.count, body.category, body.allow_split, admitted
+        )
     try:
-        hold = await engine.execute(show_id, command)
-    except actors.InvalidRequest as exc:
-        if exc.details.get("hold_id") != hold_id:
-            raise
-        hold = await _find_hold(call, show_id, hold_id)  # the first try made it: read it back
+        hold = await _hold(call, show_id, command)
+    except actors.AdmissionRequired:
+        # The show went into a flash sale since this process cached it: the actor knows.
+        call.app[keys.SHOW_INFO].forget(show_id)
+        await _check_admission(call, show_id)
+        hold = await _hold(call, show_id, dataclasses.replace(command, admitted=True))
     return serialize.hold(hold, show_id, await _currency(call, show_id))
+
+
+async def _check_admission(call: Call, show_id: int) -> None:
+    token = call.request.headers.get(admission.HEADER)
+    await call.app[keys.WAITING_ROOM].check_admission(show_id, call.user.user_id, token)
+
+
+async def _hold(call: Call, show_id: int, command: actors.HoldSeats | actors.HoldBest) -> Any:
+    try:
+        return await call.app[keys.ENGINE].execute(show_id, command)
+    except actors.InvalidRequest as exc:
+        if exc.details.get("hold_id") != command.hold_id:
+            raise
+        return await _find_hold(call, show_id, command.hold_id)  # the first try made it
 
 
 async def _find_hold(call: Call, show_id: int, hold_id: str) -> actors.Hold:

@@ -378,3 +378,40 @@ async def _until_phase(client: Any, show: int, who: Account, phase: str) -> Any:
             if body["phase"] == phase:
                 return body
             await asyncio.sleep(0.1)
+
+
+async def test_a_gateway_with_a_stale_status_still_needs_the_token(
+    client: Any, pool: Any, fast_config: Any, ops: Account, engine: Engine
+) -> None:
+    import actors
+
+    show = await make_show(pool, name="switched")
+    alice = await make_account(pool, fast_config)
+    first = await client.post(
+        f"/api/v1/shows/{show}/holds",
+        json={"seats": ["C1"]},
+        headers={**alice.headers, **new_key()},
+    )
+    assert first.status == 201  # on sale: this process now remembers the show as such
+    # Another gateway puts the show into a flash sale: this process's cache still says on sale.
+    await engine.client.execute(show, actors.SetStatus("flash_sale"))
+    refused = await client.post(
+        f"/api/v1/shows/{show}/holds",
+        json={"seats": ["C2"]},
+        headers={**alice.headers, **new_key()},
+    )
+    assert (await _json(refused, 403))["error"]["code"] == "admission_required"
+    await _json(
+        await client.put(
+            f"/api/v1/admin/shows/{show}/flash-sale", json=_terms(0.1, 600), headers=ops.headers
+        ),
+        200,
+    )
+    await _json(await client.post(f"/api/v1/shows/{show}/queue", headers=alice.headers), 200)
+    token = (await _until_admitted(client, show, alice))["admission_token"]
+    made = await client.post(
+        f"/api/v1/shows/{show}/holds",
+        json={"seats": ["C2"]},
+        headers={**alice.headers, **new_key(), "Admission-Token": token},
+    )
+    assert made.status == 201, await made.json()

@@ -131,20 +131,22 @@ async def test_passivate_and_reactivate_gives_the_same_snapshot(engine: Engine, 
 
 
 async def test_flash_sale_show_gets_a_host_of_its_own(engine: Engine, pool: Any) -> None:
-    show = await make_show(pool, status="flash_sale")
-    hold = await engine.client.execute(show, HoldSeats(new_id(), "1", ("A5",)))
+    show = await make_show(pool, status="flash_sale")  # holds admitted by the waiting room
+    hold = await engine.client.execute(show, HoldSeats(new_id(), "1", ("A5",), admitted=True))
     shared = await engine.directory.host_for.remote(show)
     name = await engine.directory.prepare_flash_sale.remote(show)
     assert name == f"seatserver-show-{show}"
     dedicated = await engine.directory.host_for.remote(show)
     assert dedicated != shared
     # The client still routes to the shared host; it is told the show moved and follows.
-    again = await engine.client.execute(show, HoldSeats(new_id(), "2", ("A7",)))
+    again = await engine.client.execute(show, HoldSeats(new_id(), "2", ("A7",), admitted=True))
     assert again.seats == ("A7",)
     snapshot = await dedicated.snapshot.remote(show)
     assert {h.hold_id for h in snapshot.holds} == {hold.hold_id, again.hold_id}
     with pytest.raises(actors.ShowMoved):
-        replies = await shared.call.remote([(show, HoldSeats(new_id(), "3", ("A9",)))])
+        replies = await shared.call.remote(
+            [(show, HoldSeats(new_id(), "3", ("A9",), admitted=True))]
+        )
         raise replies[0].error
 
 
@@ -243,7 +245,7 @@ async def test_flash_sales_past_the_host_cap_stay_on_shared_hosts(
         assert await engine.directory.prepare_flash_sale.remote(second) == (
             f"seatserver-host-{second % 2}"
         )
-        hold = await engine.client.execute(second, HoldSeats(new_id(), "1", ("A4",)))
+        hold = await engine.client.execute(second, HoldSeats(new_id(), "1", ("A4",), admitted=True))
         assert hold.seats == ("A4",)
         assert len(await engine.directory.hosts.remote()) == 3
     finally:

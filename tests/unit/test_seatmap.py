@@ -24,6 +24,7 @@ from actors.commands import (
     Unblock,
 )
 from actors.errors import (
+    AdmissionRequired,
     BookingError,
     BookingNotFound,
     BookingNotYours,
@@ -239,7 +240,12 @@ def test_holds_only_while_on_sale() -> None:
     seatmap = make(status="scheduled")
     refused(seatmap, ShowNotOnSale, HoldSeats("h1", "alice", ("A5",)))
     seatmap.set_status("flash_sale", T0)
-    assert held(seatmap, "alice", "A5").seats == ("A5",)
+    # In a flash sale, only holds the gateway marked as admitted (by the waiting room).
+    refused(seatmap, AdmissionRequired, HoldSeats("h1", "alice", ("A5",)))
+    refused(seatmap, AdmissionRequired, HoldBest("h1", "alice", 1, "standard"))
+    assert seatmap.hold(HoldSeats("h1", "alice", ("A5",), admitted=True), T0).seats == ("A5",)
+    seatmap.set_status("on_sale", T0)
+    assert held(seatmap, "bob", "A6", hold_id="h2").seats == ("A6",)
 
 
 def test_new_prices_apply_to_new_holds_only() -> None:

@@ -67,6 +67,8 @@ seat_lists = st.one_of(
     st.lists(st.sampled_from([*LABELS, "Z9"]), max_size=4),  # empty, duplicates, unknown
 ).map(tuple)
 categories = st.sampled_from(["standard", "premium", "wheelchair", "companion", "balcony"])
+# Mostly admitted: a hold on a flash-sale show without an admission is refused.
+admissions = st.sampled_from([True] * 4 + [False])
 statuses = st.sampled_from(
     ["on_sale"] * 10 + ["flash_sale"] * 3 + ["scheduled"] * 4 + ["cancelled"]
 )
@@ -136,9 +138,9 @@ class SeatMapMachine(RuleBasedStateMachine):
     def tick(self, dt: int) -> None:
         self.now += dt
 
-    @rule(target=holds, user=users, seats=seat_lists)
-    def hold_seats(self, user: str, seats: tuple[str, ...]) -> Placed:
-        hold = self.run(HoldSeats(self.fresh("h"), user, seats))
+    @rule(target=holds, user=users, seats=seat_lists, admitted=admissions)
+    def hold_seats(self, user: str, seats: tuple[str, ...], admitted: bool) -> Placed:
+        hold = self.run(HoldSeats(self.fresh("h"), user, seats, admitted))
         if hold is None:
             return multiple()
         assert hold.seats == seats
@@ -149,13 +151,20 @@ class SeatMapMachine(RuleBasedStateMachine):
     def hold_seats_reusing_an_id(
         self, hold: tuple[str, str], user: str, seats: tuple[str, ...]
     ) -> None:
-        self.run(HoldSeats(hold[0], user, seats))
+        self.run(HoldSeats(hold[0], user, seats, admitted=True))
 
     @rule(
-        target=holds, user=users, count=st.integers(0, 5), category=categories, split=st.booleans()
+        target=holds,
+        user=users,
+        count=st.integers(0, 5),
+        category=categories,
+        split=st.booleans(),
+        admitted=admissions,
     )
-    def hold_best(self, user: str, count: int, category: str, split: bool) -> Placed:
-        hold = self.run(HoldBest(self.fresh("h"), user, count, category, split))
+    def hold_best(
+        self, user: str, count: int, category: str, split: bool, admitted: bool
+    ) -> Placed:
+        hold = self.run(HoldBest(self.fresh("h"), user, count, category, split, admitted))
         if hold is None:
             return multiple()
         check_best(hold, count, category, split)
@@ -191,7 +200,7 @@ class SeatMapMachine(RuleBasedStateMachine):
     @rule(target=bookings, user=users, seats=seat_lists)
     def book(self, user: str, seats: tuple[str, ...]) -> Placed:
         """Hold and confirm straight away, so that there are bookings to cancel."""
-        hold = self.run(HoldSeats(self.fresh("h"), user, seats))
+        hold = self.run(HoldSeats(self.fresh("h"), user, seats, admitted=True))
         if hold is None:
             return multiple()
         booking = self.run(Confirm(hold.hold_id, user, self.fresh("b")))
