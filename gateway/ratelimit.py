@@ -97,6 +97,7 @@ class RateLimits:
     join_ip: Rate | None = None
     hold_user: Rate | None = None
     hold_ip: Rate | None = None
+    poll_user: Rate | None = None  # where do I stand in the queue (the websocket pushes it)
 
     @classmethod
     def parse(cls, texts: Mapping[str, str]) -> RateLimits:

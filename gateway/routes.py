@@ -187,7 +187,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path_model=s.ShowPath,
         response=s.QueueOut,
         auth=USER,
-        errors=(401, 404, 409),
+        limit="poll",
+        errors=(401, 404, 409, 429),
     ),
     _e(
         "DELETE",

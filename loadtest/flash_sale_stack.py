@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import http
+from seatserver.settings import Settings
 
 API = "/api/v1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,15 +41,19 @@ REGISTER_CONCURRENCY = 16
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 10.0
 DURABLE_TIMEOUT_S = 10.0
-# seatserver.settings' defaults for the per-user limits; per address: off, since every
-# visitor of the run comes from 127.0.0.1.
+# A deployment's default limits per user and per account (not the environment's), and none per
+# address: all the load comes from 127.0.0.1.
 RATE_LIMITS = {
-    "login_ip": "off",
-    "login_account": "10/min:10",
-    "join_user": "20/min:10",
-    "join_ip": "off",
-    "hold_user": "60/min:20",
-    "hold_ip": "off",
+    name: "off" if name.endswith("_ip") else str(Settings.model_fields[f"rate_{name}"].default)
+    for name in (
+        "login_ip",
+        "login_account",
+        "join_user",
+        "join_ip",
+        "hold_user",
+        "hold_ip",
+        "poll_user",
+    )
 }
 
 

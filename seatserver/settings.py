@@ -127,6 +127,7 @@ class Settings(BaseSettings):
     rate_join_ip: str = "600/min:300"
     rate_hold_user: str = "60/min:20"
     rate_hold_ip: str = "1200/min:300"
+    rate_poll_user: str = "120/min:30"  # queue polls; the page polls every 5 s without a socket
     # Trusted proxies in front of the gateways that append to X-Forwarded-For (0: none).
     forwarded_hops: int = Field(default=0, ge=0, le=10)
     # A queue place without a heartbeat (a poll, an open websocket) this long drops out of the
@@ -137,6 +138,7 @@ class Settings(BaseSettings):
     def rate_limits(self) -> dict[str, str]:
         """The rate limits by name (``gateway.ratelimit.RateLimits.parse`` reads them)."""
         names = ("login_ip", "login_account", "join_user", "join_ip", "hold_user", "hold_ip")
+        names += ("poll_user",)
         return {name: getattr(self, f"rate_{name}") for name in names}
 
     @model_validator(mode="after")

@@ -252,6 +252,7 @@ async def limited(
         join_user=Rate(1 / 60, 2),
         hold_user=Rate(100, 100),
         hold_ip=Rate(1 / 60, 3),
+        poll_user=Rate(1 / 60, 2),
     )
     limited_config = dataclasses.replace(config, rate_limits=limits, forwarded_hops=1)
     client = await aiohttp_client(create_app(limited_config, engine=engine.client))
@@ -301,6 +302,12 @@ async def test_rate_limits_answer_429_with_retry_after(
     )
     # The proxy saw another client; and the refused hold had taken nothing (B9 was free).
     assert elsewhere.status == 201
+    # Queue polls: two a user here (the limit is paid before the show is even looked at).
+    polls = [
+        (await client.get(f"/api/v1/shows/{show}/queue", headers=who.headers)).status
+        for _ in range(3)
+    ]
+    assert polls == [409, 409, 429]  # not a flash sale, twice; then slow down
 
 
 async def test_the_line_pauses_while_every_seat_is_held_and_ends_with_the_sale(
