@@ -227,7 +227,7 @@ async def _open(sale: SaleStack, options: Any, say: Any) -> None:
     import aiohttp
 
     import storage
-    from gateway.ratelimit import RateLimits
+    from gateway.rates import RateLimits
     from payments import PaymentsConfig
     from payments.localstripe import register_webhook, start_localstripe
     from seatserver.bootstrap import LOCAL_STRIPE_PUBLISHABLE_KEY, LOCAL_STRIPE_SECRET_KEY

@@ -145,7 +145,7 @@ def run_joins(
 
 
 def measure(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
-    from gateway.ratelimit import Rate, RateLimits
+    from gateway.rates import Rate, RateLimits
 
     run = f"joins_{uuid.uuid4().hex[:8]}"
     stack = asyncio.run(

@@ -188,7 +188,7 @@ def gateway_config(
 ) -> Any:
     """The plain values a gateway process gets."""
     from gateway import GatewayConfig
-    from gateway.ratelimit import RateLimits
+    from gateway.rates import RateLimits
 
     return GatewayConfig(
         payments=payments,

@@ -178,7 +178,7 @@ class Settings(BaseSettings):
             RefundPolicy.parse(self.refund_policy)
         except PolicyError as exc:
             raise ValueError(f"SEATSERVER_REFUND_POLICY: {exc}") from exc
-        from gateway.ratelimit import RateLimits
+        from gateway.rates import RateLimits
 
         try:
             RateLimits.parse(self.rate_limits())

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gateway.app import create_app
-from gateway.ratelimit import Rate, RateLimits
+from gateway.rates import Rate, RateLimits
 from tests.gateway_support import PASSWORD, Account, make_account, new_key
 from tests.integration.shows import Engine, grid_layout, make_show
 
