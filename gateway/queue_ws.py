@@ -29,7 +29,7 @@ from aiohttp import WSMsgType, web
 from actors import SeatState
 from gateway import keys
 from gateway.errors import ApiError, BadRequest, ValidationFailed, describe
-from gateway.fanout import CLOSE_GRACE_S, MAX_FRAME
+from gateway.fanout import CLOSE_GRACE_S, CLOSE_TOO_SLOW, MAX_FRAME, SEND_TIMEOUT_S
 from gateway.waitingroom import WaitingRoom
 from storage import flash_sales
 
@@ -125,8 +125,13 @@ class QueueHub:
                 continue
             pairs = list(sockets.items())
             standings = await self._room.statuses(show_id, [user for _, user in pairs])
-            for (ws, _), standing in zip(pairs, standings, strict=True):
-                await _send(ws, {"type": "queue", **standing.public()})
+            # All at once: one backed-up socket must not hold up everyone else's news.
+            await asyncio.gather(
+                *(
+                    _send(ws, {"type": "queue", **standing.public()})
+                    for (ws, _), standing in zip(pairs, standings, strict=True)
+                )
+            )
 
     async def watch(self, ws: web.WebSocketResponse, show_id: int, user_id: int) -> None:
         """Push where ``user_id`` stands until the socket closes."""
@@ -146,10 +151,18 @@ class QueueHub:
 
 
 async def _send(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
+    """Send, or drop a socket backed up for ``SEND_TIMEOUT_S`` (its client reconnects or
+    polls)."""
     if ws.closed:
         return
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await ws.send_str(json.dumps(message))
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await ws.send_str(json.dumps(message))
+    except TimeoutError:
+        with contextlib.suppress(Exception):
+            await ws.close(code=CLOSE_TOO_SLOW[0], message=CLOSE_TOO_SLOW[1])
+    except (ConnectionError, RuntimeError):
+        pass
 
 
 async def _refuse(ws: web.WebSocketResponse, exc: BaseException, code: int) -> None:
@@ -201,10 +214,7 @@ async def queue_socket(request: web.Request) -> web.WebSocketResponse:
         try:
             principal = request.app[keys.AUTH].verify(token)
             details = await request.app[keys.SHOW_INFO](show_id)
-            if details.status != "flash_sale":
-                raise flash_sales.NotAFlashSale(
-                    "this show is not in a flash sale", {"show_id": show_id}
-                )
+            flash_sales.require_flash_sale(show_id, details.status)
         except Exception as exc:
             status = describe(exc)[0]
             code = {401: CLOSE_UNAUTHORIZED, 404: CLOSE_NOT_FOUND, 409: CLOSE_NOT_FLASH_SALE}

@@ -36,6 +36,7 @@ from gateway import waitingroom_lua as lua
 from gateway.admission import AdmissionRefused, AdmissionTokens
 from gateway.errors import ApiError
 from gateway.redisbatch import Script, ScriptBatcher
+from gateway.showinfo import TtlCache
 from storage import flash_sales
 
 KEY_LIFETIME_AFTER_CLOSE_MS = 86_400_000  # the line's keys end a day after the show starts
@@ -170,9 +171,8 @@ class WaitingRoom:
         self._configure = register(lua.CONFIGURE)
         self._stats = register(lua.STATS)
         self._supply = register(lua.SUPPLY)
-        # The terms last seen, per show, for answers: (when to look again, terms).
-        self._terms: dict[int, tuple[float, Terms]] = {}
-        self._reading: dict[int, asyncio.Future[Terms]] = {}
+        # The terms last seen, per show, for answers (read from Redis, one read at a time).
+        self._known_terms = TtlCache(self._read_terms, TERMS_TTL_S)
         self._keys: dict[int, list[str]] = {}
 
     def keys(self, show_id: int) -> list[str]:
@@ -195,10 +195,7 @@ class WaitingRoom:
         is there). ``NotAFlashSale`` when the show is not in flash-sale status."""
         async with self._pool.acquire() as conn:
             sale = await flash_sales.flash_sale_terms(conn, show_id, now=dt.datetime.now(dt.UTC))
-        if sale.status != "flash_sale":
-            raise flash_sales.NotAFlashSale(
-                "this show is not in a flash sale", {"show_id": show_id, "status": sale.status}
-            )
+        flash_sales.require_flash_sale(show_id, sale.status)
         terms = Terms.of(sale)
         await self.write_terms(show_id, terms, replace=replace)
         return terms
@@ -222,7 +219,7 @@ class WaitingRoom:
         await self._batch.run(
             self._configure, self.keys(show_id), [now, "1" if replace else "0", *fields]
         )
-        self._terms.pop(show_id, None)
+        self._known_terms.forget(show_id)
 
     async def _run(self, script: Script, show_id: int, args: list[Any]) -> list[Any]:
         """Run a script; copy the terms in first when Redis has none yet."""
@@ -232,42 +229,16 @@ class WaitingRoom:
             answer = await self._batch.run(script, self.keys(show_id), args)
         return list(answer) if isinstance(answer, list) else [answer]
 
-    async def _known_terms(self, show_id: int) -> Terms:
-        cached = self._terms.get(show_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        pending = self._reading.get(show_id)
-        if pending is not None:  # one read at a time per show: a burst must not stampede
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Terms] = asyncio.get_running_loop().create_future()
-        self._reading[show_id] = future
-        try:
-            terms = await self._read_terms(show_id)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no warning when nobody else waited
-            raise
-        finally:
-            self._reading.pop(show_id, None)
-        future.set_result(terms)
-        return terms
-
     async def _read_terms(self, show_id: int) -> Terms:
         raw = await self._redis.hgetall(self.keys(show_id)[0])
-        if raw:
-            got = {_text(k): int(float(_text(v))) for k, v in raw.items()}
-            terms = Terms(
-                got["queue_ms"], got["sale_ms"], got["close_ms"], got["rate"], got["ttl_ms"]
-            )
-        else:
-            terms = await self.load_terms(show_id, replace=False)
-        if len(self._terms) > 10_000:
-            self._terms.clear()
-        self._terms[show_id] = (time.monotonic() + TERMS_TTL_S, terms)
-        return terms
+        if not raw:
+            return await self.load_terms(show_id, replace=False)
+        got = {_text(k): int(float(_text(v))) for k, v in raw.items()}
+        return Terms(got["queue_ms"], got["sale_ms"], got["close_ms"], got["rate"], got["ttl_ms"])
 
-    def forget(self, show_id: int) -> None:
-        self._terms.pop(show_id, None)
+    async def has_line(self, show_id: int) -> bool:
+        """Whether the show has (had) a line in Redis."""
+        return bool(await self._redis.exists(self.keys(show_id)[0]))
 
     # -- visitors --------------------------------------------------------------------------
 

@@ -40,6 +40,15 @@ class NotAFlashSale(CatalogError):
     code = "not_a_flash_sale"
 
 
+def require_flash_sale(show_id: int, status: str) -> None:
+    """``NotAFlashSale`` unless ``status`` is a flash sale's."""
+    if status != "flash_sale":
+        raise NotAFlashSale(
+            "this show is not in a flash sale: hold seats directly",
+            {"show_id": show_id, "status": status},
+        )
+
+
 @dataclass(frozen=True)
 class FlashSale:
     show_id: int

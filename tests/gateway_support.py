@@ -68,3 +68,19 @@ def new_key() -> dict[str, str]:
 
 def tomorrow() -> str:
     return (dt.date.today() + dt.timedelta(days=1)).isoformat()
+
+
+async def leftovers(database_url: str, redis_url: str, run: str) -> tuple[list[str], int]:
+    """The schemas and Redis keys a benchmark run left behind (their names start with
+    ``run``)."""
+    conn = await storage.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", run + "%")
+    finally:
+        await conn.close()
+    redis = await storage.create_redis(redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=run + "*")]
+    finally:
+        await redis.aclose()
+    return [r["nspname"] for r in rows], len(keys)

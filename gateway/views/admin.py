@@ -174,7 +174,7 @@ async def _tell_the_line(call: Call, show_id: int, status: str) -> None:
     if status == "flash_sale":
         await room.load_terms(show_id, replace=True)
         await room.set_supply(show_id, "open", force=True)
-    elif await call.app[keys.REDIS].exists(room.keys(show_id)[0]):
+    elif await room.has_line(show_id):
         await room.set_supply(show_id, "ended")
 
 

@@ -50,7 +50,8 @@ async def create_hold(call: Call) -> dict[str, Any]:
         call.app[keys.SHOW_INFO].forget(show_id)
         await _check_admission(call, show_id)
         hold = await _hold(call, show_id, dataclasses.replace(command, admitted=True))
-    return serialize.hold(hold, show_id, await _currency(call, show_id))
+    currency = details.currency if details is not None else await _currency(call, show_id)
+    return serialize.hold(hold, show_id, str(currency))
 
 
 async def _check_admission(call: Call, show_id: int) -> None:

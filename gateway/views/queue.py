@@ -21,11 +21,7 @@ from storage import flash_sales
 
 async def _flash_sale_show(call: Call, show_id: int) -> None:
     details = await call.app[keys.SHOW_INFO](show_id)
-    if details.status != "flash_sale":
-        raise flash_sales.NotAFlashSale(
-            "this show is not in a flash sale: hold seats directly",
-            {"show_id": show_id, "status": details.status},
-        )
+    flash_sales.require_flash_sale(show_id, details.status)
 
 
 async def join_queue(call: Call) -> dict[str, Any]:
@@ -114,8 +110,5 @@ async def queue_stats(call: Call) -> dict[str, Any]:
     show_id = call.path.show_id
     sale = await _terms(call, show_id)
     await require_theater_admin(call.request, sale.theater_id)
-    if sale.status != "flash_sale":
-        raise flash_sales.NotAFlashSale(
-            "this show is not in a flash sale", {"show_id": show_id, "status": sale.status}
-        )
+    flash_sales.require_flash_sale(show_id, sale.status)
     return await call.app[keys.WAITING_ROOM].stats(show_id)

@@ -13,23 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import storage
 from loadtest import flash_sale
-
-
-async def _leftovers(database_url: str, redis_url: str, run: str) -> tuple[list[str], int]:
-    """The run's schemas and Redis keys still there."""
-    conn = await storage.connect(database_url)
-    try:
-        rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", run + "%")
-    finally:
-        await conn.close()
-    redis = await storage.create_redis(redis_url)
-    try:
-        keys = [key async for key in redis.scan_iter(match=run + "*")]
-    finally:
-        await redis.aclose()
-    return [r["nspname"] for r in rows], len(keys)
+from tests.gateway_support import leftovers
 
 
 @pytest.mark.slow
@@ -59,7 +44,7 @@ def test_a_small_flash_sale_sells_exactly_out_at_the_rate(
     assert 0 < waits["p50"] <= waits["p90"] <= waits["p99"] <= waits["max"] < 45
     assert (tmp_path / "out.png").stat().st_size > 0
     assert "checks: all passed" in capsys.readouterr().out
-    assert asyncio.run(_leftovers(database_url, redis_url, out["run"])) == ([], 0)
+    assert asyncio.run(leftovers(database_url, redis_url, out["run"])) == ([], 0)
 
 
 @pytest.mark.parametrize(

@@ -9,23 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import storage
 from loadtest import gateway_holds, gateway_reads, http
-
-
-async def _leftovers(database_url: str, redis_url: str, run: str) -> tuple[list[str], int]:
-    """The run's schemas and Redis keys still there."""
-    conn = await storage.connect(database_url)
-    try:
-        rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", run + "%")
-    finally:
-        await conn.close()
-    redis = await storage.create_redis(redis_url)
-    try:
-        keys = [key async for key in redis.scan_iter(match=run + "*")]
-    finally:
-        await redis.aclose()
-    return [r["nspname"] for r in rows], len(keys)
+from tests.gateway_support import leftovers
 
 
 def _args(database_url: str, redis_url: str, tmp_path: Path) -> list[str]:
@@ -67,7 +52,7 @@ def test_reads_measure_seatmaps_against_hello_world(
     assert out["workload"]["seatmap_bytes"] > 100 * 50  # every seat of the layout is there
     assert (tmp_path / "out.png").stat().st_size > 0
     assert "seatmap/hello ratio: " in capsys.readouterr().out
-    assert asyncio.run(_leftovers(database_url, redis_url, out["run"])) == ([], 0)
+    assert asyncio.run(leftovers(database_url, redis_url, out["run"])) == ([], 0)
 
 
 @pytest.mark.slow
@@ -86,7 +71,7 @@ def test_holds_through_the_gateway_never_double_hold(
     assert out["ratio_gateway_pg_rowlock"] > 0
     assert out["cpu_cores"]["gateway"]["gateways"] > 0  # the gateway processes' CPU was read
     assert (tmp_path / "out.png").stat().st_size > 0
-    assert asyncio.run(_leftovers(database_url, redis_url, out["run"])) == ([], 0)
+    assert asyncio.run(leftovers(database_url, redis_url, out["run"])) == ([], 0)
 
 
 @pytest.mark.parametrize(
@@ -130,4 +115,4 @@ def test_queue_joins_make_a_place_each_and_count_redis_work(
     assert "joins/hello ratio:" in capsys.readouterr().out
     assert (tmp_path / "out.png").stat().st_size > 0
     run_prefix = "joins_"
-    assert asyncio.run(_leftovers(database_url, redis_url, run_prefix)) == ([], 0)
+    assert asyncio.run(leftovers(database_url, redis_url, run_prefix)) == ([], 0)
