@@ -29,18 +29,23 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class HoldSeats:
     """Hold exactly these seats for ``user_id``, all or nothing. ``admitted``: the caller
-    checked the user's admission from the waiting room (needed while in a flash sale)."""
+    checked the user's admission from the waiting room (needed while in a flash sale).
+    ``prices``: the quote the customer saw, by seat category (``(("standard", 1300), ...)``),
+    charged instead of the show's price table; ``price_arm``: the pricing experiment's arm it
+    was quoted under ("control" or "dynamic")."""
 
     hold_id: str
     user_id: str
     seats: tuple[str, ...]
     admitted: bool = False
+    prices: tuple[tuple[str, int], ...] = ()
+    price_arm: str = "control"
 
 
 @dataclass(frozen=True, slots=True)
 class HoldBest:
     """Hold the best ``count`` seats of ``category``; ``allow_split`` permits several blocks;
-    ``admitted`` as for ``HoldSeats``."""
+    ``admitted``, ``prices`` and ``price_arm`` as for ``HoldSeats``."""
 
     hold_id: str
     user_id: str
@@ -48,6 +53,8 @@ class HoldBest:
     category: str
     allow_split: bool = False
     admitted: bool = False
+    prices: tuple[tuple[str, int], ...] = ()
+    price_arm: str = "control"
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,8 @@ ReleaseReason: TypeAlias = Literal["released", "expired"]
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """Seats set aside for one user until ``expires_at`` (epoch seconds), all or nothing."""
+    """Seats set aside for one user until ``expires_at`` (epoch seconds), all or nothing, at
+    the price quoted when it was placed (under the pricing arm ``price_arm``)."""
 
     hold_id: str
     user_id: str
@@ -60,6 +61,7 @@ class Hold:
     expires_at: float
     created_at: float
     payment_started: bool = False
+    price_arm: str = "control"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class Booking:
     price_cents: int
     confirmed_at: float
     cancelled: bool = False
+    price_arm: str = "control"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

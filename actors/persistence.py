@@ -86,14 +86,15 @@ async def load_shows(conn: Any, show_ids: Sequence[int], now: float) -> list[Sho
         )
         holds = await conn.fetch(
             """SELECT show_id, hold_id, user_id, seats, price_cents, expires_at, created_at,
-                      payment_started
+                      payment_started, price_arm
                FROM holds WHERE show_id = ANY($1::bigint[]) AND status = 'live'
                             AND expires_at > $2""",
             ids,
             to_time(now),
         )
         bookings = await conn.fetch(
-            """SELECT show_id, booking_id, hold_id, user_id, seats, price_cents, confirmed_at
+            """SELECT show_id, booking_id, hold_id, user_id, seats, price_cents, confirmed_at,
+                      price_arm
                FROM bookings WHERE show_id = ANY($1::bigint[]) AND show_date = ANY($2::date[])
                                AND status = 'confirmed'""",
             ids,
@@ -141,6 +142,7 @@ def _hold(row: Any) -> Hold:
         expires_at=row["expires_at"].timestamp(),
         created_at=row["created_at"].timestamp(),
         payment_started=row["payment_started"],
+        price_arm=row["price_arm"],
     )
 
 
@@ -152,6 +154,7 @@ def _booking(row: Any) -> Booking:
         seats=tuple(row["seats"]),
         price_cents=row["price_cents"],
         confirmed_at=row["confirmed_at"].timestamp(),
+        price_arm=row["price_arm"],
     )
 
 
@@ -216,7 +219,15 @@ def _fold(out: _Coalesced, batch: ShowBatch, event: Event) -> None:
 def _hold_of(booking: Booking, at: float) -> Hold:
     """A hold row for a booking whose hold was written in an earlier flush (updated, not
     inserted: only status and ended_at change)."""
-    return Hold(booking.hold_id, booking.user_id, booking.seats, booking.price_cents, at, at)
+    return Hold(
+        booking.hold_id,
+        booking.user_id,
+        booking.seats,
+        booking.price_cents,
+        at,
+        at,
+        price_arm=booking.price_arm,
+    )
 
 
 def _message(
@@ -237,13 +248,14 @@ def _message(
 # as a JSON array (text), since Postgres arrays of arrays must be rectangular.
 _UPSERT_HOLDS = """
 INSERT INTO holds (hold_id, show_id, user_id, seats, price_cents, status, payment_started,
-                   created_at, expires_at, ended_at)
+                   created_at, expires_at, ended_at, price_arm)
 SELECT v.hold_id, v.show_id, v.user_id, ARRAY(SELECT jsonb_array_elements_text(v.seats::jsonb)),
-       v.price_cents, v.status, v.payment_started, v.created_at, v.expires_at, v.ended_at
+       v.price_cents, v.status, v.payment_started, v.created_at, v.expires_at, v.ended_at,
+       v.price_arm
 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::integer[], $6::text[],
-            $7::boolean[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+            $7::boolean[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[])
      AS v(hold_id, show_id, user_id, seats, price_cents, status, payment_started, created_at,
-          expires_at, ended_at)
+          expires_at, ended_at, price_arm)
 ON CONFLICT (hold_id) DO UPDATE SET status = EXCLUDED.status,
     payment_started = EXCLUDED.payment_started,
     expires_at = CASE WHEN EXCLUDED.status = 'confirmed' THEN holds.expires_at
@@ -257,12 +269,12 @@ FROM unnest($1::bigint[], $2::bigint[]) AS v(id, version) WHERE shows.id = v.id"
 _UPSERT_HOLDS_AND_VERSIONS = f"""
 WITH upserted AS ({_UPSERT_HOLDS} RETURNING 1)
 UPDATE shows SET seat_version = greatest(shows.seat_version, v.version)
-FROM unnest($11::bigint[], $12::bigint[]) AS v(id, version) WHERE shows.id = v.id"""
+FROM unnest($12::bigint[], $13::bigint[]) AS v(id, version) WHERE shows.id = v.id"""
 
 _INSERT_BOOKING = """
 INSERT INTO bookings (booking_id, show_date, show_id, user_id, hold_id, seats, price_cents,
-                      currency, status, confirmed_at, cancelled_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"""
+                      currency, status, confirmed_at, cancelled_at, price_arm)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"""
 
 _INSERT_SEAT = """
 INSERT INTO booking_seats (booking_id, show_date, show_id, seat, live)
@@ -293,7 +305,7 @@ async def write_batch(conn: Any, batches: Sequence[ShowBatch]) -> None:
 
 
 def _hold_columns(out: _Coalesced) -> list[list[Any]]:
-    """The coalesced holds as the ten column arrays of ``_UPSERT_HOLDS``."""
+    """The coalesced holds as the eleven column arrays of ``_UPSERT_HOLDS``."""
     rows = [
         (
             h.hold_id,
@@ -306,11 +318,12 @@ def _hold_columns(out: _Coalesced) -> list[list[Any]]:
             to_time(h.created_at),
             to_time(h.expires_at),
             to_time(ended) if ended is not None else None,
+            h.price_arm,
         )
         for sid, h, status, ended in out.holds.values()
     ]
     if not rows:
-        return [[] for _ in range(10)]
+        return [[] for _ in range(11)]
     return [list(column) for column in zip(*rows, strict=True)]
 
 
@@ -351,6 +364,7 @@ async def _write_bookings(conn: Any, out: _Coalesced) -> None:
                     "cancelled" if cancel else "confirmed",
                     to_time(b.confirmed_at),
                     to_time(cancel[1]) if cancel else None,
+                    b.price_arm,
                 )
             )
             seats.extend((bid, day, sid, seat, cancel is None) for seat in b.seats)

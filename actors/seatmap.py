@@ -93,6 +93,10 @@ __all__ = ["STATUSES", "CommandResult", "SeatMap"]
 #: Show statuses; holds are taken only while on sale.
 STATUSES = ("scheduled", "on_sale", "flash_sale", "cancelled")
 _SELLING = frozenset({"on_sale", "flash_sale"})
+#: Arms of the pricing experiment a hold may be quoted under.
+PRICE_ARMS = ("control", "dynamic")
+#: A quoted price is at most this many times the show's price table (the surge cap).
+MAX_SURGE = 2
 _REMEMBERED_EXPIRIES = 1024  # expired hold ids kept to answer HoldExpired instead of HoldNotFound
 
 #: What ``execute`` returns, by command: a hold, a booking, seat labels, expired holds, a status.
@@ -295,14 +299,42 @@ class SeatMap:
                 command.category,
                 allow_split=command.allow_split,
             )
-        price = sum(self._prices[self.layout.seat(label).category] for label in seats)
+        price = self._price_of(seats, command.prices, command.price_arm)
         expires_at = now + min(self._hold_ttl, self._max_lifetime)
-        hold = Hold(command.hold_id, command.user_id, seats, price, expires_at, created_at=now)
+        hold = Hold(
+            command.hold_id,
+            command.user_id,
+            seats,
+            price,
+            expires_at,
+            created_at=now,
+            price_arm=command.price_arm,
+        )
         self._add_hold(hold)
         self._expired.pop(hold.hold_id, None)
         changes = tuple((label, SeatState.HELD) for label in seats)
         self._record(HoldPlaced(**self._stamp(now, changes), hold=hold))
         return hold
+
+    def _price_of(
+        self, seats: tuple[str, ...], quote: tuple[tuple[str, int], ...], arm: str
+    ) -> int:
+        """What the seats cost: at the quoted prices when there is a quote (each within
+        ``MAX_SURGE`` times the price table), else at the show's price table."""
+        if arm not in PRICE_ARMS:
+            raise InvalidRequest("unknown pricing arm", {"price_arm": arm, "known": PRICE_ARMS})
+        categories = [self.layout.seat(label).category for label in seats]
+        if not quote:
+            return sum(self._prices[c] for c in categories)
+        quoted = dict(quote)
+        for category in set(categories):
+            price, base = quoted.get(category), self._prices[category]
+            if type(price) is not int or not 0 <= price <= MAX_SURGE * base:
+                raise InvalidRequest(
+                    "the quote has no valid price for a held seat's category",
+                    {"category": category, "quoted": price, "most": MAX_SURGE * base},
+                )
+        return sum(quoted[c] for c in categories)
 
     def release(self, command: Release, now: float) -> Hold:
         """Give the seats of a hold back (also after its payment started)."""
@@ -353,7 +385,13 @@ class SeatMap:
         self._require_not_cancelled()
         self._check_companions(hold.user_id, hold.seats)  # its wheelchair hold may have ended
         booking = Booking(
-            command.booking_id, hold.hold_id, hold.user_id, hold.seats, hold.price_cents, now
+            command.booking_id,
+            hold.hold_id,
+            hold.user_id,
+            hold.seats,
+            hold.price_cents,
+            now,
+            price_arm=hold.price_arm,
         )
         self._drop_hold(hold)
         self._add_booking(booking)

@@ -42,6 +42,7 @@ def create_app(
     """The aiohttp application. ``engine`` (a ``ShowClient``) is found through Ray's named
     directory in ``config.ray_namespace`` when not given; ``provider`` (a payment provider) is
     built from ``config.payments`` when not given."""
+    from gateway.models import models_ctx
     from gateway.queue_ws import queue_ctx, queue_socket
     from gateway.ws import fanout_ctx, show_socket
 
@@ -56,6 +57,7 @@ def create_app(
     app.cleanup_ctx.append(_engine_ctx(engine))
     app.cleanup_ctx.append(queue_ctx)
     app.cleanup_ctx.append(fanout_ctx)
+    app.cleanup_ctx.append(models_ctx)
     app.cleanup_ctx.append(_payments_ctx(provider))
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_drain)
@@ -67,12 +69,20 @@ def create_app(
         return web.Response(body=spec, content_type="application/json")
 
     app.router.add_get(API + "/openapi.json", openapi, name="openapi")
+    app.router.add_get("/metrics", _metrics, name="metrics")
     app.router.add_get("/ws/shows/{show_id}", show_socket, name="show_socket")
     app.router.add_get("/ws/shows/{show_id}/queue", queue_socket, name="queue_socket")
     if (STATIC / "index.html").exists():
         app.router.add_get("/", _index, name="index")
         app.router.add_static("/static/", STATIC, name="static", append_version=True)
     return app
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    """This process's counters in the Prometheus text format."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _index(_: web.Request) -> web.FileResponse:

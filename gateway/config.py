@@ -46,3 +46,5 @@ class GatewayConfig:
     queue_push_s: float = 1.0
     # Payments (a ``payments.PaymentsConfig``); None: checkout answers 503 payments_disabled.
     payments: Any = None
+    # The models (a ``gateway.models.ModelsConfig``); None: every answer comes from the rules.
+    models: Any = None

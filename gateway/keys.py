@@ -28,6 +28,12 @@ READY = web.AppKey("ready", dict)  # {"ready": bool}: readiness flips off when d
 WAITING_ROOM = web.AppKey("waiting_room", Any)
 LIMITER = web.AppKey("limiter", Any)
 QUEUE_HUB = web.AppKey("queue_hub", Any)
+MODELS = web.AppKey("models", Any)  # gateway.models.Models
+# (city_id, days, hour) -> what plays there (gateway.views.recommend.playing_cache)
+RECOMMEND_PLAYING = web.AppKey("recommend_playing", Any)
+# gateway.pricing.Pricing, gateway.fraudcheck.FraudCheck
+PRICING = web.AppKey("pricing", Any)
+FRAUD = web.AppKey("fraud", Any)
 SAGA = web.AppKey("saga", Any)  # payments.Saga, or None when payments are not configured
 
 # Per-request storage.

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from gateway import schemas as s
 from gateway.endpoint import Endpoint
-from gateway.views import accounts, admin, catalog, health, holds, payments, queue
+from gateway.views import (
+    accounts,
+    admin,
+    catalog,
+    health,
+    holds,
+    models,
+    payments,
+    queue,
+    recommend,
+)
 
 API = "/api/v1"
 USER = ("user",)
@@ -71,6 +81,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=s.TokensOut,
         idempotency="none",
         errors=(401, 422),
+    ),
+    _e(
+        "POST",
+        "/auth/step-up",
+        models.step_up,
+        "Confirm it is you with your password before paying for a hold the fraud check "
+        "asked to verify",
+        "accounts",
+        body=s.StepUpIn,
+        response=s.StepUpOut,
+        auth=USER,
+        idempotency="none",
+        limit="login",
+        errors=(401, 422, 429),
     ),
     _e(
         "POST",
@@ -164,6 +188,52 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path_model=s.ShowPath,
         response=s.SeatmapOut,
         errors=(404, 503),
+    ),
+    _e(
+        "GET",
+        "/shows/{show_id}/quote",
+        holds.quote,
+        "The prices this user pays for a show's seats now, signed: send the quote with the "
+        "hold to be charged them",
+        "catalog",
+        path_model=s.ShowPath,
+        response=s.QuoteOut,
+        auth=USER,
+        errors=(401, 404),
+    ),
+    # recommendations
+    _e(
+        "GET",
+        "/recommendations",
+        recommend.recommendations,
+        "Movies to see next among those playing near the user in the coming days",
+        "recommendations",
+        query=s.RecommendationsQuery,
+        response=s.RecommendationsOut,
+        auth=("optional",),
+        errors=(401, 404, 422),
+    ),
+    _e(
+        "GET",
+        "/me/genres",
+        recommend.get_genres,
+        "The genres the user picked",
+        "recommendations",
+        response=s.GenresOut,
+        auth=USER,
+        errors=(401,),
+    ),
+    _e(
+        "PUT",
+        "/me/genres",
+        recommend.set_genres,
+        "Pick the genres recommendations start from",
+        "recommendations",
+        body=s.GenresIn,
+        response=s.GenresOut,
+        auth=USER,
+        idempotency="none",
+        errors=(401, 422),
     ),
     # flash sales: the waiting room
     _e(
@@ -288,9 +358,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/shows/{show_id}/holds/{hold_id}/checkout",
         payments.checkout,
-        "Start paying for a hold (or find its open payment); the hold becomes payment-pending",
+        "Start paying for a hold (or find its open payment); the hold becomes payment-pending. "
+        "A fraud check runs first: it may ask for a step-up (403 verification_required) or "
+        "refuse (403 checkout_refused)",
         "payments",
         path_model=s.HoldPath,
+        body=s.CheckoutRequest,
         response=s.PaymentOut,
         status=201,
         auth=USER,
@@ -530,5 +603,41 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=s.QueueStatsOut,
         auth=STAFF,
         errors=(401, 403, 404, 409),
+    ),
+    # models: ops
+    _e(
+        "GET",
+        "/admin/models",
+        models.list_models,
+        "Trained model versions with their metrics, the one serving, and this gateway's "
+        "answers by source (model or fallback)",
+        "admin",
+        response=s.ModelsOut,
+        auth=OPS,
+        errors=(401, 403),
+    ),
+    _e(
+        "GET",
+        "/admin/fraud/decisions",
+        models.fraud_decisions,
+        "Fraud checks at checkout, newest first, with their features, score and reasons",
+        "admin",
+        query=s.FraudDecisionsQuery,
+        response=s.FraudDecisionsOut,
+        auth=OPS,
+        errors=(401, 403, 422),
+    ),
+    _e(
+        "PUT",
+        "/admin/fraud/decisions/{decision_id}/label",
+        models.label_fraud_decision,
+        "An analyst's verdict on a fraud check (retraining learns from it)",
+        "admin",
+        path_model=s.FraudDecisionPath,
+        body=s.FraudLabelIn,
+        response=s.FraudDecisionOut,
+        auth=OPS,
+        idempotency="none",
+        errors=(401, 403, 404, 422),
     ),
 )

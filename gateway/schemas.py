@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
@@ -328,6 +329,11 @@ class HoldRequest(Strict):
     count: Annotated[int, Field(ge=1, le=10)] | None = None
     category: Category = "standard"
     allow_split: bool = False
+    quote_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = Field(
+        default=None,
+        description="the quote the customer saw (GET /shows/{id}/quote): the hold is charged "
+        "its prices; without one, the hold gets a fresh quote",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> HoldRequest:
@@ -347,6 +353,9 @@ class HoldOut(BaseModel):
     created_at: dt.datetime
     expires_at: dt.datetime
     payment_started: bool
+    price_arm: Literal["control", "dynamic"] = Field(
+        description="the pricing experiment's arm the hold was quoted under"
+    )
 
 
 class BookingOut(BaseModel):
@@ -363,6 +372,7 @@ class BookingOut(BaseModel):
     theater_id: int
     theater_name: str
     starts_at: dt.datetime
+    price_arm: Literal["control", "dynamic"]
 
 
 class RefundOut(BaseModel):
@@ -672,3 +682,136 @@ class FlashSaleOut(BaseModel):
     admission_per_min: int
     token_ttl_s: int
     configured: bool
+
+
+# -- models: recommendations, price quotes, fraud checks ----------------------------------------
+
+Genre = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Source = Literal["model", "fallback"]
+
+
+class ModelSource(BaseModel):
+    source: Source = Field(description="whether the model answered or the rules did")
+    model_version: str | None = None
+    fallback_reason: str | None = Field(
+        default=None, description="absent, timeout, failed, circuit_open or cold_start"
+    )
+
+
+class RecommendationsQuery(Lenient):
+    city_id: Id | None = Field(default=None, description="default: the user's home city")
+    days: Annotated[int, Field(ge=1, le=14)] = 7
+    limit: Annotated[int, Field(ge=1, le=50)] = 10
+    genres: Annotated[list[Genre], Field(max_length=10)] | None = Field(
+        default=None, description="comma-separated genres (default: the user's picks)"
+    )
+
+    @field_validator("genres", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class RecommendedMovie(BaseModel):
+    movie_id: int
+    title: str
+    genres: list[str]
+    score: float
+    show_count: int
+    first_start: dt.datetime
+
+
+class RecommendationsOut(ModelSource):
+    city_id: int
+    days: int
+    items: list[RecommendedMovie]
+
+
+class GenresIn(Strict):
+    genres: Annotated[list[Genre], Field(max_length=10)]
+
+
+class GenresOut(BaseModel):
+    favourite_genres: list[str]
+
+
+class QuoteOut(ModelSource):
+    show_id: int
+    prices: dict[str, int] = Field(description="price per seat category, in minor units")
+    currency: str
+    arm: Literal["control", "dynamic"] = Field(description="the user's pricing arm")
+    quote_token: str = Field(description="send it with the hold to be charged these prices")
+    expires_at: dt.datetime
+
+
+class CheckoutRequest(Strict):
+    billing_city_id: Id | None = Field(
+        default=None, description="the city of the card's billing address, when known"
+    )
+
+
+class StepUpIn(Strict):
+    password: Password
+    hold_id: Uuid
+
+
+class StepUpOut(BaseModel):
+    step_up_token: str = Field(description="send it in the Step-Up-Token header at checkout")
+    hold_id: str
+    expires_at: dt.datetime
+
+
+class FraudDecisionsQuery(Lenient):
+    decision: Literal["allow", "verify", "block"] | None = None
+    before_id: Id | None = Field(default=None, description="only older decisions (paging)")
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class FraudDecisionPath(Lenient):
+    decision_id: Id
+
+
+class FraudDecisionOut(BaseModel):
+    id: int
+    created_at: dt.datetime
+    user_id: int
+    show_id: int
+    hold_id: str
+    features: dict[str, float]
+    score: float
+    decision: Literal["allow", "verify", "block"]
+    source: Source
+    model_version: str | None
+    reasons: list[str]
+    label: bool | None = Field(description="the analyst's verdict: fraud or not")
+    labelled_by: int | None
+    note: str
+
+
+class FraudDecisionsOut(BaseModel):
+    decisions: list[FraudDecisionOut]
+
+
+class FraudLabelIn(Strict):
+    is_fraud: StrictBool
+    note: Text = ""
+
+
+class ModelVersionOut(BaseModel):
+    kind: str
+    version: str
+    created_at: str
+    serving: bool = Field(description="the newest version that passed its gate")
+    gate: dict[str, Any]
+    metrics: dict[str, Any]
+    data: dict[str, Any]
+    training_s: float
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelVersionOut]
+    answers: dict[str, dict[str, float]] = Field(
+        description="this gateway's model answers since start, by model and source"
+    )

@@ -138,4 +138,5 @@ def hold(h: actors.Hold, show_id: int, currency: str) -> dict[str, Any]:
         "created_at": epoch_iso(h.created_at),
         "expires_at": epoch_iso(h.expires_at),
         "payment_started": h.payment_started,
+        "price_arm": h.price_arm,
     }

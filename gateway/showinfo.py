@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 import storage
@@ -26,15 +26,15 @@ class TtlCache(Generic[V]):
     key share one load (and its error)."""
 
     def __init__(
-        self, load: Callable[[int], Awaitable[V]], ttl_s: float, max_entries: int = MAX_ENTRIES
+        self, load: Callable[[Any], Awaitable[V]], ttl_s: float, max_entries: int = MAX_ENTRIES
     ) -> None:
         self._load = load
         self._ttl = ttl_s
         self._max = max_entries
-        self._entries: dict[int, tuple[float, V]] = {}
-        self._loading: dict[int, asyncio.Future[V]] = {}
+        self._entries: dict[Hashable, tuple[float, V]] = {}
+        self._loading: dict[Hashable, asyncio.Future[V]] = {}
 
-    async def __call__(self, key: int) -> V:
+    async def __call__(self, key: Hashable) -> V:
         entry = self._entries.get(key)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1]
@@ -57,7 +57,7 @@ class TtlCache(Generic[V]):
         future.set_result(value)
         return value
 
-    def forget(self, key: int) -> None:
+    def forget(self, key: Hashable) -> None:
         self._entries.pop(key, None)
 
 

@@ -188,10 +188,24 @@ def gateway_config(
 ) -> Any:
     """The plain values a gateway process gets."""
     from gateway import GatewayConfig
+    from gateway.models import ModelsConfig
     from gateway.rates import RateLimits
 
     return GatewayConfig(
         payments=payments,
+        models=ModelsConfig(
+            enabled=settings.models_enabled,
+            recommender_budget_s=settings.recommender_budget_ms / 1000,
+            pricing_budget_s=settings.pricing_budget_ms / 1000,
+            fraud_budget_s=settings.fraud_budget_ms / 1000,
+            pricing_experiment=settings.pricing_experiment,
+            pricing_dynamic_share=settings.pricing_dynamic_share,
+            quote_ttl_s=settings.quote_ttl_s,
+            fraud_check=settings.fraud_check,
+            fraud_verify_at=settings.fraud_verify_at,
+            fraud_block_at=settings.fraud_block_at,
+            models_dir=str(settings.models_path),
+        ),
         rate_limits=RateLimits.parse(settings.rate_limits()),
         forwarded_hops=settings.forwarded_hops,
         queue_place_ttl_s=settings.queue_place_ttl_s,
@@ -225,6 +239,17 @@ async def start_gateway(config: Any, host: str, port: int) -> tuple[Any, str]:
     sockets = runner.addresses
     bound_port = sockets[0][1] if sockets else port
     return runner, f"http://{host}:{bound_port}"
+
+
+def deploy_models(
+    settings: Settings, kinds: tuple[str, ...] = ("recommender", "pricing", "fraud")
+) -> dict[str, str | None]:
+    """The Serve deployments of every model (of ``kinds``) that has a version that passed its
+    gate; the version deployed per kind, None where there is none."""
+    from serve.deployments import Scaling, deploy
+
+    scaling = Scaling(max_replicas=settings.model_max_replicas)
+    return deploy(settings.models_path, scaling, kinds=kinds)
 
 
 def stop_ray() -> None:

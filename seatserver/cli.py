@@ -1,4 +1,5 @@
-"""The ``seatserver`` command: ``up``, ``migrate``, ``demo-data`` and ``doctor``."""
+"""The ``seatserver`` command: ``up``, ``migrate``, ``demo-data``, ``doctor``, ``gateway``, and
+the models' ``train``, ``models`` and ``eval``."""
 
 from __future__ import annotations
 
@@ -140,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Exits 1 when a check fails.",
     )
     _data_dir_option(doctor)
+    from seatserver import modelcmds
+
+    modelcmds.add_parsers(commands, _data_dir_option)
     return parser
 
 
@@ -161,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             print(f"seatserver: invalid setting {field}: {error['msg']}", file=sys.stderr)
         return 2
-    from seatserver import bootstrap
+    from seatserver import bootstrap, modelcmds
     from seatserver import commands as run
 
     if settings.ray_address is None:
@@ -173,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo-data": run.demo_data,
         "doctor": run.doctor,
         "gateway": run.gateway,
+        "train": modelcmds.train,
+        "models": modelcmds.models,
+        "eval": modelcmds.evaluate,
     }[args.command]
     try:
         return handler(settings, args)

@@ -160,6 +160,7 @@ async def _serve(
         pool = await storage.create_pool(database_url, schema=settings.database_schema, max_size=3)
         stack.push_async_callback(pool.close)
         mailer = asyncio.create_task(_send_mail(settings, pool, stop, local.get("smtp_port")))
+        models = asyncio.create_task(_serve_models(settings, stop))
         on_gateway(url, local)
         lead = dt.timedelta(seconds=settings.flash_sale_lead_s)
         last_partitions = -PARTITION_CHECK_INTERVAL_S
@@ -181,7 +182,48 @@ async def _serve(
         finally:
             stop.set()
             await mailer
+            await models
             await directory.shutdown.remote()
+
+
+async def _serve_models(settings: Settings, stop: asyncio.Event) -> None:
+    """Deploy the models that have a passing version; train the others one by one in a
+    process of their own (the rules answer meanwhile), deploying each that passes."""
+    try:
+        deployed = await asyncio.to_thread(bootstrap.deploy_models, settings)
+    except Exception as exc:  # the models are an extra: the booking path never needs them
+        _say(f"models: could not deploy ({exc}); the rules answer")
+        return
+    for kind, version in deployed.items():
+        if version:
+            _say(f"models: {kind} {version} serving")
+    missing = [kind for kind, version in deployed.items() if version is None]
+    if not (missing and settings.train_missing_models):
+        return
+    for kind in missing:
+        if stop.is_set():
+            return
+        _say(f"models: training {kind} (none has passed its gate yet; the rules answer meanwhile)")
+        command = [sys.executable, "-m", "seatserver.cli", "train", kind]
+        command += ["--data-dir", str(settings.data_dir), "--no-progress"]
+        process = await asyncio.create_subprocess_exec(*command)
+        waiting = asyncio.create_task(stop.wait())
+        finished = asyncio.create_task(process.wait())
+        await asyncio.wait({waiting, finished}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if not finished.done():  # stopping: end the training we started
+            process.terminate()
+            await finished
+            return
+        if finished.result() != 0:
+            _say(f"models: {kind} did not train to its gate; the rules keep answering")
+            continue
+        try:
+            await asyncio.to_thread(bootstrap.deploy_models, settings, (kind,))
+        except Exception as exc:
+            _say(f"models: could not deploy {kind} ({exc})")
+            continue
+        _say(f"models: {kind} trained and serving")
 
 
 @contextlib.asynccontextmanager

@@ -135,6 +135,36 @@ class Settings(BaseSettings):
     queue_place_ttl_s: float = Field(default=60.0, ge=5, le=3600)
     queue_return_grace_s: float = Field(default=600.0, ge=0, le=86400)
 
+    # -- models --
+    # Where trained models are kept (unset: data_dir/models); `seatserver train` writes there
+    # and the Serve deployments load the newest version that passed its evaluation gate.
+    models_dir: Path | None = None
+    # Whether the gateway calls the models at all (off: every answer comes from the rules).
+    models_enabled: bool = True
+    # Time budgets of the model calls, in milliseconds; past them the rules answer.
+    fraud_budget_ms: float = Field(default=50.0, gt=0, le=5000)
+    pricing_budget_ms: float = Field(default=100.0, gt=0, le=5000)
+    recommender_budget_ms: float = Field(default=100.0, gt=0, le=5000)
+    # Most replicas of each model deployment (autoscaled from one on requests in flight).
+    model_max_replicas: int = Field(default=2, ge=1, le=64)
+    # `up` trains the models that have no passing version yet, in the background.
+    train_missing_models: bool = True
+    # The pricing experiment: its name (part of the hash that assigns a user's arm) and the
+    # share of users in its dynamic arm (0: everyone pays the price table).
+    pricing_experiment: str = Field(default="pricing-1", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    pricing_dynamic_share: float = Field(default=0.5, ge=0, le=1)
+    # How long a price quote stays good for a hold, in seconds.
+    quote_ttl_s: int = Field(default=600, ge=30, le=3600)
+    # Whether checkout runs the fraud check (off only for load tests from one address, which
+    # rightly look like an account farm); scores at or above these ask for a step-up, or refuse.
+    fraud_check: bool = True
+    fraud_verify_at: float = Field(default=0.5, gt=0, lt=1)
+    fraud_block_at: float = Field(default=0.8, gt=0, le=1)
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
     def rate_limits(self) -> dict[str, str]:
         """The rate limits by name (``gateway.ratelimit.RateLimits.parse`` reads them)."""
         names = ("login_ip", "login_account", "join_user", "join_ip", "hold_user", "hold_ip")
@@ -184,6 +214,8 @@ class Settings(BaseSettings):
             RateLimits.parse(self.rate_limits())
         except ValueError as exc:
             raise ValueError(f"SEATSERVER_RATE_*: {exc}") from exc
+        if self.fraud_verify_at >= self.fraud_block_at:
+            raise ValueError("SEATSERVER_FRAUD_VERIFY_AT must be below SEATSERVER_FRAUD_BLOCK_AT")
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("SEATSERVER_DB_POOL_MIN must not exceed SEATSERVER_DB_POOL_MAX")
         return self

@@ -29,12 +29,13 @@ class BookingRecord:
     theater_id: int
     theater_name: str
     starts_at: dt.datetime  # in the theater's time zone
+    price_arm: str = "control"  # the pricing experiment's arm it was quoted under
 
 
 _SELECT = """
 SELECT b.booking_id, b.show_id, b.user_id, b.hold_id, b.seats, b.price_cents, b.currency,
-       b.status, b.confirmed_at, b.cancelled_at, m.title AS movie_title, t.id AS theater_id,
-       t.name AS theater_name, s.starts_at, t.time_zone
+       b.status, b.confirmed_at, b.cancelled_at, b.price_arm, m.title AS movie_title,
+       t.id AS theater_id, t.name AS theater_name, s.starts_at, t.time_zone
 FROM bookings b
 JOIN shows s ON s.id = b.show_id
 JOIN movies m ON m.id = s.movie_id
@@ -57,6 +58,7 @@ def _record(row: Any) -> BookingRecord:
         status=row["status"],
         confirmed_at=row["confirmed_at"],
         cancelled_at=row["cancelled_at"],
+        price_arm=row["price_arm"],
         movie_title=row["movie_title"],
         theater_id=row["theater_id"],
         theater_name=row["theater_name"],

@@ -11,6 +11,7 @@ from typing import Any
 import storage
 from gateway.auth import Auth
 from gateway.config import GatewayConfig
+from gateway.models import ModelsConfig
 from tests.conftest import random_ref
 
 PASSWORD = "correct horse battery"
@@ -29,6 +30,9 @@ def gateway_config(
         "argon2_memory_kib": 1024,
         "db_pool_min": 1,
         "db_pool_max": 4,
+        # No models, and no fraud check: tests check out at machine speed, from one address;
+        # the fraud check's own tests turn it on.
+        "models": ModelsConfig(enabled=False, fraud_check=False),
     }
     values.update(overrides)
     return GatewayConfig(**values)

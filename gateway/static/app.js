@@ -695,8 +695,28 @@
       this.refreshAll();
     }
 
+    // The prices this customer pays (their pricing arm's), signed: the hold is charged them.
+    async fetchQuote() {
+      if (!session.get()) return;
+      try {
+        const { data } = await api("GET", `/shows/${this.showId}/quote`, { auth: true });
+        this.quote = data;
+        this.legend();
+        this.categories();
+        this.refreshAll();
+      } catch (err) {
+        this.quote = null; // the price table stands
+      }
+    }
+
+    quoteToken() {
+      const q = this.quote;
+      return q && Date.parse(q.expires_at) - Date.now() > 30000 ? q.quote_token : null;
+    }
+
     price(category) {
-      const cents = this.info.prices[category];
+      const prices = this.quote ? this.quote.prices : this.info.prices;
+      const cents = prices[category];
       return cents === undefined ? null : formatMoney(cents, this.info.currency);
     }
 
@@ -774,6 +794,7 @@
     start() {
       this.admission = queue.attach(this); // a flash sale's time left to hold seats
       this.feed.start();
+      this.fetchQuote();
       this.restoreHold();
       this.timers.push(setInterval(() => this.tick(), 250));
     }
@@ -830,7 +851,8 @@
       const held = this.hold && !this.hold.expired;
       const labels = [...this.selected];
       const total = labels.reduce((sum, l) => {
-        const cents = this.info.prices[this.map.seats.get(l).category];
+        const cents = (this.quote ? this.quote.prices : this.info.prices)[
+          this.map.seats.get(l).category];
         return sum + (cents || 0);
       }, 0);
       const button = this.q("#hold-button");
@@ -875,6 +897,8 @@
       button.disabled = true;
       button.setAttribute("aria-busy", "true");
       const sent = Date.now();
+      const token = this.quoteToken();
+      if (token) body = { ...body, quote_token: token };
       try {
         const { data } = await api("POST", `/shows/${this.showId}/holds`, {
           body, auth: true, headers: queue.holdHeaders(this.showId),
@@ -890,6 +914,11 @@
         this.q("#release-button").focus({ preventScroll: true });
       } catch (err) {
         if (queue.refused(this.showId, err)) return; // back to the waiting room
+        if (err.code === "quote_expired" || err.code === "quote_invalid") {
+          await this.fetchQuote();
+          say("Prices were updated: check them and hold again.", "error");
+          return;
+        }
         say(explain(err), "error");
         const taken = (err.details && err.details.seats) || [];
         if (err.code === "seat_unavailable" && taken.length) {

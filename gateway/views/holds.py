@@ -18,6 +18,7 @@ import storage
 from gateway import admission, keys, serialize
 from gateway.endpoint import Call
 from gateway.idempotency import derived_id
+from gateway.pricing import hold_prices
 from storage import payments as payments_store
 
 
@@ -36,12 +37,13 @@ async def create_hold(call: Call) -> dict[str, Any]:
     if admitted:  # only those the waiting room let in
         await _check_admission(call, show_id)
     hold_id = derived_id(user, call.idempotency_key, f"hold:{show_id}")
+    prices, arm = await _quoted(call, details, body.quote_token)
     command: actors.HoldSeats | actors.HoldBest
     if body.seats is not None:
-        command = actors.HoldSeats(hold_id, user, tuple(body.seats), admitted)
+        command = actors.HoldSeats(hold_id, user, tuple(body.seats), admitted, prices, arm)
     else:
         command = actors.HoldBest(
-            hold_id, user, body.count, body.category, body.allow_split, admitted
+            hold_id, user, body.count, body.category, body.allow_split, admitted, prices, arm
         )
     try:
         hold = await _hold(call, show_id, command)
@@ -50,8 +52,32 @@ async def create_hold(call: Call) -> dict[str, Any]:
         call.app[keys.SHOW_INFO].forget(show_id)
         await _check_admission(call, show_id)
         hold = await _hold(call, show_id, dataclasses.replace(command, admitted=True))
+    await call.app[keys.FRAUD].held(call.request, call.user.user_id, hold)
     currency = details.currency if details is not None else await _currency(call, show_id)
     return serialize.hold(hold, show_id, str(currency))
+
+
+async def _quoted(
+    call: Call, details: Any, token: str | None
+) -> tuple[tuple[tuple[str, int], ...], str]:
+    """The prices the hold is charged (those of the customer's quote, or of a fresh one) and
+    the pricing arm; nothing for a show this process does not know (the actor answers)."""
+    if details is None:
+        return (), "control"
+    pricing = call.app[keys.PRICING]
+    user_id = call.user.user_id
+    if token is not None:
+        prices, arm = pricing.read(token, details.show_id, user_id)
+    else:
+        quote = await pricing.quote(details, user_id)
+        prices, arm = quote.prices, quote.arm
+    return hold_prices(prices), arm
+
+
+async def quote(call: Call) -> dict[str, Any]:
+    details = await call.app[keys.SHOW_INFO](call.path.show_id)
+    found = await call.app[keys.PRICING].quote(details, call.user.user_id)
+    return found.public(details.currency)
 
 
 async def _check_admission(call: Call, show_id: int) -> None:
@@ -83,6 +109,7 @@ async def release_hold(call: Call) -> dict[str, Any]:
     show_id = call.path.show_id
     command = actors.Release(call.path.hold_id, str(call.user.user_id))
     hold = await call.app[keys.ENGINE].execute(show_id, command)
+    await call.app[keys.FRAUD].released(call.user.user_id, hold)
     return serialize.hold(hold, show_id, await _currency(call, show_id))
 
 
@@ -108,6 +135,7 @@ def booking_out(b: storage.BookingRecord) -> dict[str, Any]:
         "theater_id": b.theater_id,
         "theater_name": b.theater_name,
         "starts_at": b.starts_at.isoformat(),
+        "price_arm": b.price_arm,
     }
 
 

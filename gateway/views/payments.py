@@ -13,6 +13,7 @@ import storage
 from gateway import keys
 from gateway.endpoint import Call
 from gateway.errors import BadRequest, ServiceUnavailable
+from payments.errors import PaymentDeclinedError
 from storage.payments import Payment, RefundRecord
 
 
@@ -62,19 +63,34 @@ def refund_out(refund: RefundRecord | None) -> dict[str, Any] | None:
 
 async def checkout(call: Call) -> dict[str, Any]:
     saga = _saga(call)
-    payment = await saga.checkout(
-        user_id=call.user.user_id, show_id=call.path.show_id, hold_id=call.path.hold_id
+    user_id, show_id, hold_id = call.user.user_id, call.path.show_id, call.path.hold_id
+    hold = (await call.app[keys.ENGINE].snapshot(show_id)).live_hold(hold_id, str(user_id))
+    show = await call.app[keys.SHOW_INFO](show_id)
+    await call.app[keys.FRAUD].check(
+        call.request,
+        user_id=user_id,
+        show=show,
+        hold=hold,
+        billing_city_id=call.body.billing_city_id,
     )
+    payment = await saga.checkout(user_id=user_id, show_id=show_id, hold_id=hold_id)
     return payment_out(payment, saga.provider.public_config())
 
 
 async def confirm_payment(call: Call) -> dict[str, Any]:
     saga = _saga(call)
-    payment = await saga.confirm(
-        user_id=call.user.user_id,
-        payment_id=call.path.payment_id,
-        payment_method=call.body.payment_method,
-    )
+    fraud = call.app[keys.FRAUD]
+    try:
+        payment = await saga.confirm(
+            user_id=call.user.user_id,
+            payment_id=call.path.payment_id,
+            payment_method=call.body.payment_method,
+        )
+    except PaymentDeclinedError:
+        await fraud.declined(call.request, call.user.user_id)
+        raise
+    if payment.status in ("succeeded", "booked"):
+        await fraud.paid(call.user.user_id, payment.hold_id)
     return payment_out(payment, saga.provider.public_config())
 
 

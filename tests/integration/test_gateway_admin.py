@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import actors
 import storage
 from gateway.app import create_app
 from gateway.routes import ENDPOINTS
+from storage import risk
 from tests.conftest import random_ref
 from tests.gateway_support import Account, make_account, new_key
 from tests.integration.shows import Engine, grid_layout, make_show
@@ -46,6 +48,19 @@ class World:
         self.other_admin = await make_account(pool, config, "theater_admin", (self.other_theater,))
         self.customer = await make_account(pool, config)
         self.grantee = await make_account(pool, config)
+        async with pool.acquire() as conn:  # a fraud check for analysts to label
+            self.decision = await risk.record_decision(
+                conn,
+                user_id=self.customer.user_id,
+                show_id=self.show,
+                hold_id=str(uuid.uuid4()),
+                features={"holds_account_1h": 1.0},
+                score=0.6,
+                decision="verify",
+                source="fallback",
+                model_version=None,
+                reasons=["bot_speed: paid 0.1 s after hold"],
+            )
 
     def n(self) -> int:
         return next(self.counter)
@@ -166,6 +181,16 @@ ROUTES: dict[str, tuple[str, Callable[[World], Request]]] = {
     "queue_stats": (
         "staff",
         lambda w: ("GET", f"/api/v1/admin/shows/{w.show}/queue", None),
+    ),
+    "list_models": ("ops", lambda w: ("GET", "/api/v1/admin/models", None)),
+    "fraud_decisions": ("ops", lambda w: ("GET", "/api/v1/admin/fraud/decisions", None)),
+    "label_fraud_decision": (
+        "ops",
+        lambda w: (
+            "PUT",
+            f"/api/v1/admin/fraud/decisions/{w.decision}/label",
+            {"is_fraud": False, "note": "a regular"},
+        ),
     ),
 }
 

@@ -9,6 +9,7 @@ Each test checks that Postgres, the show actor and the provider agree.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -127,10 +128,13 @@ async def _shop(
     localstripe: Any,
     *,
     register: bool = True,
+    models: Any = None,
     **engine_config: Any,
 ) -> AsyncIterator[Shop]:
     settings = payments_config(stripe_api_base=proxy.url, stripe_js_base=localstripe.url)
     config = gateway_config(database_url, schema, redis_url, payments=settings)
+    if models is not None:
+        config = dataclasses.replace(config, models=models)
     engine = await start_engine(
         database_url, schema, redis_url, channel_prefix=config.redis_prefix, **engine_config
     )

@@ -214,6 +214,33 @@ def test_hold_best_available() -> None:
     assert all(seatmap.seat_state(label) is HELD for label in hold.seats)
 
 
+def test_a_hold_is_charged_the_quote_it_brings_and_keeps_its_arm() -> None:
+    seatmap = make()
+    quote = (("premium", 1650), ("standard", 1100))
+    hold = seatmap.hold(
+        HoldSeats("h1", "alice", ("C1", "A3"), prices=quote, price_arm="dynamic"), T0
+    )
+    assert hold.price_cents == 1650 + 1100
+    assert hold.price_arm == "dynamic"
+    seatmap.set_prices({**PRICES, "premium": 900}, T0 + 1)  # a later price change: no effect
+    booking = seatmap.confirm(Confirm("h1", "alice", "b1"), T0 + 2)
+    assert (booking.price_cents, booking.price_arm) == (2750, "dynamic")
+    best = seatmap.hold(HoldBest("h2", "bob", 2, "premium", prices=(("premium", 1200),)), T0 + 3)
+    assert best.price_cents == 2400 and best.price_arm == "control"
+
+
+def test_a_quote_beyond_the_surge_cap_or_missing_a_category_is_refused() -> None:
+    seatmap = make()
+    over = (("standard", 2 * PRICES["standard"] + 1),)
+    refused(seatmap, InvalidRequest, HoldSeats("h1", "alice", ("A3",), prices=over))
+    partial = (("standard", 1000),)
+    refused(seatmap, InvalidRequest, HoldSeats("h1", "alice", ("A3", "C1"), prices=partial))
+    refused(seatmap, InvalidRequest, HoldSeats("h1", "alice", ("A3",), prices=(("standard", -1),)))
+    refused(seatmap, InvalidRequest, HoldSeats("h1", "alice", ("A3",), price_arm="vip"))
+    at_cap = (("standard", 2 * PRICES["standard"]),)
+    assert seatmap.hold(HoldSeats("h1", "alice", ("A3",), prices=at_cap), T0).price_cents == 2000
+
+
 def test_hold_is_all_or_nothing() -> None:
     seatmap = make()
     held(seatmap, "alice", "A5")

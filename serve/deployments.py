@@ -1,0 +1,208 @@
+"""One Ray Serve deployment per model: it loads the newest artifact that passed its gate.
+
+Each replica keeps one model in memory and looks for a newer passing version every
+``reload_s`` seconds, so ``seatserver train`` followed by nothing else puts a new model into
+service. Pricing and fraud answer in batches (``@serve.batch``): one vectorized predict call
+for everything that arrived within a couple of milliseconds, which is where their cost goes.
+Recommendations are not batched: each one folds its own user in and queries the index once,
+so a batch would only add its wait.
+
+A replica is healthy when it holds a model; ``deploy`` only deploys kinds that have one, and
+the gateway falls back to its rules for the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+
+from ml.artifacts import Artifact, ArtifactStore
+
+log = logging.getLogger(__name__)
+
+#: Serve application name of each model kind; each application holds one deployment.
+APPS = {"recommender": "recommender", "pricing": "pricing", "fraud": "fraud"}
+BATCH_WAIT_S = 0.002
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Replicas per deployment: autoscaled between ``min_replicas`` and ``max_replicas`` on
+    requests in flight per replica."""
+
+    min_replicas: int = 1
+    max_replicas: int = 2
+    target_ongoing_requests: float = 8.0
+
+    def autoscaling_config(self) -> dict[str, Any]:
+        return {
+            "min_replicas": self.min_replicas,
+            "initial_replicas": self.min_replicas,
+            "max_replicas": self.max_replicas,
+            "target_ongoing_requests": self.target_ongoing_requests,
+            "upscale_delay_s": 5.0,
+            "downscale_delay_s": 60.0,
+        }
+
+
+class _Replica:
+    """What every model replica does: load the newest passing artifact, reload when a newer
+    one appears, report health."""
+
+    kind = ""
+
+    def __init__(self, models_dir: str, reload_s: float = 30.0) -> None:
+        _limit_threads()
+        self._store = ArtifactStore(Path(models_dir))
+        self._reload_s = reload_s
+        self._checked = 0.0
+        self.model: Any = None
+        self.version: str | None = None
+        self._refresh()
+        if self.model is None:
+            raise RuntimeError(f"no {self.kind} model has passed its evaluation gate")
+
+    def load(self, artifact: Artifact) -> Any:
+        raise NotImplementedError
+
+    def _refresh(self) -> None:
+        self._checked = time.monotonic()
+        artifact = self._store.latest(self.kind)
+        if artifact is None or artifact.version == self.version:
+            return
+        try:
+            self.model = self.load(artifact)
+        except Exception:  # a broken new version never replaces a working one
+            log.exception("%s model %s failed to load", self.kind, artifact.version)
+            return
+        self.version = artifact.version
+        log.info("%s model %s loaded", self.kind, artifact.version)
+
+    def current(self) -> Any:
+        if time.monotonic() - self._checked >= self._reload_s:
+            self._refresh()
+        return self.model
+
+    def check_health(self) -> None:
+        if self.model is None:
+            raise RuntimeError(f"{self.kind}: no model loaded")
+
+    def info(self) -> dict[str, Any]:
+        return {"kind": self.kind, "version": self.version}
+
+
+class RecommenderReplica(_Replica):
+    kind = "recommender"
+
+    def load(self, artifact: Artifact) -> Any:
+        from ml.recommender.serving import RecommenderModel
+
+        return RecommenderModel.load(artifact)
+
+    async def recommend(
+        self, history: list[int], candidates: dict[int, float] | None, k: int
+    ) -> dict[str, Any]:
+        model = self.current()
+        items = model.recommend(history, candidates, k)
+        return {"items": [[int(i), float(s)] for i, s in items], "version": self.version}
+
+
+class PricingReplica(_Replica):
+    kind = "pricing"
+
+    def load(self, artifact: Artifact) -> Any:
+        from ml.pricing.serving import PricingModel
+
+        return PricingModel.load(artifact)
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def quote(self, requests: list[Any]) -> list[dict[str, Any]]:
+        model = self.current()
+        decisions = model.quote(requests)
+        return [{"decisions": d, "version": self.version} for d in decisions]
+
+
+class FraudReplica(_Replica):
+    kind = "fraud"
+
+    def load(self, artifact: Artifact) -> Any:
+        from ml.fraud.serving import FraudModel
+
+        return FraudModel.load(artifact)
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def score(self, batch: list[Any]) -> list[dict[str, Any]]:
+        model = self.current()
+        verdicts = model.score(batch)
+        return [{"verdict": v, "version": self.version} for v in verdicts]
+
+
+REPLICAS: dict[str, type[_Replica]] = {
+    "recommender": RecommenderReplica,
+    "pricing": PricingReplica,
+    "fraud": FraudReplica,
+}
+
+
+def _limit_threads() -> None:
+    """One replica, one core's worth of math: replicas share the machine with show hosts."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def application(kind: str, models_dir: Path, scaling: Scaling, reload_s: float = 30.0) -> Any:
+    """The Serve application of one model kind."""
+    deployment = serve.deployment(
+        REPLICAS[kind],
+        name=kind,
+        autoscaling_config=scaling.autoscaling_config(),
+        max_ongoing_requests=64,
+        ray_actor_options={"num_cpus": 0},
+        health_check_period_s=5.0,
+        health_check_timeout_s=10.0,
+        graceful_shutdown_timeout_s=5.0,
+    )
+    return deployment.bind(str(models_dir), reload_s)
+
+
+def deploy(
+    models_dir: Path,
+    scaling: Scaling | None = None,
+    *,
+    kinds: tuple[str, ...] = tuple(APPS),
+    reload_s: float = 30.0,
+) -> dict[str, str | None]:
+    """Deploy a Serve application for each kind that has a model that passed its gate (Serve
+    with no HTTP proxy: the gateway calls through handles). Returns the version deployed per
+    kind, None where there was none to deploy."""
+    store = ArtifactStore(models_dir)
+    serve.start(proxy_location="Disabled")
+    deployed: dict[str, str | None] = {}
+    for kind in kinds:
+        artifact = store.latest(kind)
+        deployed[kind] = artifact.version if artifact else None
+        if artifact is None:
+            continue
+        serve.run(
+            application(kind, models_dir, scaling or Scaling(), reload_s),
+            name=APPS[kind],
+            route_prefix=None,
+        )
+    return deployed
+
+
+def undeploy(kinds: tuple[str, ...] = tuple(APPS)) -> None:
+    for kind in kinds:
+        try:
+            serve.delete(APPS[kind])
+        except Exception:  # not deployed
+            log.debug("no %s application to delete", kind)
