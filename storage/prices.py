@@ -50,18 +50,19 @@ async def record_price_change(
     async with conn.transaction():
         await conn.execute(
             """SELECT pg_advisory_xact_lock(hashtext('price_changes'),
-                                            hashtext($1::text || ':' || $2))""",
+                                            hashtext($1::bigint::text || ':' || $2::text))""",
             show_id,
             category,
         )
         done = await conn.execute(
             """INSERT INTO price_changes (show_id, category, price_cents, base_cents, changed_at,
                                           source, model_version)
-               SELECT $1, $2, $3, $4, $5, $6, $7
+               SELECT $1::bigint, $2::text, $3::integer, $4::integer, $5::timestamptz,
+                      $6::text, $7::text
                WHERE NOT EXISTS (
                    SELECT 1 FROM price_changes
                    WHERE show_id = $1 AND category = $2
-                     AND changed_at > $5 - make_interval(secs => $8))
+                     AND changed_at > $5::timestamptz - make_interval(secs => $8::double precision))
                ON CONFLICT DO NOTHING""",
             show_id,
             category,

@@ -547,15 +547,36 @@
         h("span", { class: "day-date" }, day.short))))));
   }
 
+  // Movies for this customer (or what sells here, for a visitor), this week; never in the way:
+  // the page shows without it when it is slow or fails.
+  async function recommendedStrip(cityId, date) {
+    try {
+      const { data } = await api("GET", `/recommendations?city_id=${cityId}&limit=6`,
+        { auth: Boolean(session.get()) });
+      if (!data.items.length) return null;
+      const heading = data.source === "model" ? "Recommended for you" : "Popular this week";
+      return h("section", { class: "recommended", "aria-labelledby": "recommended-heading",
+        "data-source": data.source },
+      h("h2", { id: "recommended-heading" }, heading),
+      h("ul", { class: "recommended-list" }, data.items.map((item) => h("li", null,
+        h("a", { href: `#/city/${cityId}/movie/${item.movie_id}?date=${date}` }, item.title),
+        h("span", { class: "movie-meta" }, item.genres.join(", "))))));
+    } catch (err) {
+      return null;
+    }
+  }
+
   async function cityPage(where, ctx) {
-    const [name, { data }] = await Promise.all([
+    const [name, { data }, recommended] = await Promise.all([
       cityName(where.cityId),
       api("GET", `/cities/${where.cityId}/movies?date=${where.date}`),
+      recommendedStrip(where.cityId, where.date),
     ]);
     crumbs([{ text: "All cities", href: "#/" }, { text: name }]);
     const movies = data.movies;
     mount(ctx, `Movies in ${name}`,
       h("h1", { tabindex: "-1" }, `Movies in ${name}`),
+      recommended,
       dayPicker(`#/city/${where.cityId}`, where.date),
       h("h2", { class: "day-heading" }, longDay(where.date)),
       movies.length === 0
