@@ -17,8 +17,16 @@ from seatserver.settings import Settings
 KINDS = ("recommender", "pricing", "fraud")
 HEADLINE = {  # the metrics `models` shows per kind, by their paths in the metrics
     "recommender": (("model", "hr@10"), ("model", "ndcg@10"), ("itemknn", "hr@10")),
-    "pricing": (("demand", "model"), ("demand", "baseline"), ("backtest", "lift")),
-    "fraud": (("verify", "precision"), ("verify", "recall"), ("verify", "fpr")),
+    "pricing": (
+        ("model", "poisson_deviance"),
+        ("baseline", "poisson_deviance"),
+        ("backtest", "lift"),
+    ),
+    "fraud": (
+        ("test", "model", "verify", "precision"),
+        ("test", "model", "verify", "recall"),
+        ("test", "model", "verify", "fpr"),
+    ),
 }
 
 

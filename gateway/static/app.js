@@ -20,6 +20,7 @@
   const SESSION_KEY = "seatserver.session";
   const TRAIL_KEY = "seatserver.trail";
   const HOLD_KEY = "seatserver.hold.";
+  const DEVICE_KEY = "seatserver.device";
   const CATEGORY_ORDER = ["standard", "premium", "recliner", "wheelchair", "companion"];
   const CATEGORY_NAME = {
     standard: "Standard",
@@ -69,6 +70,9 @@
     too_many_payment_attempts:
       "This hold has used all its payment attempts, so its seats were released.",
     checkout_closed: "These seats can no longer be paid for: the show is closed.",
+    checkout_refused: "We cannot take this payment. If you think this is wrong, contact support "
+      + "and give them the reference shown.",
+    invalid_credentials: "That password is not right.",
     payment_not_open: "This payment can no longer be made. Press Pay to start again.",
     settlement_pending: "Your booking is being finished. This takes a moment.",
     cancellation_closed: "The show has started, so this booking can no longer be cancelled.",
@@ -263,6 +267,16 @@
    * calls carry an Idempotency-Key (``key``, else a new one), so their retries (network loss,
    * 503) are safe. ``retryBusy: false`` leaves a 503 to the caller, with ``retryAfter``;
    * ``headers`` are sent as well (a flash sale's Admission-Token). */
+  // This browser's id (kept in its storage): the fraud check counts accounts and holds per device.
+  function deviceId() {
+    let id = localStorage.getItem(DEVICE_KEY);
+    if (!id) {
+      id = newKey();
+      localStorage.setItem(DEVICE_KEY, id);
+    }
+    return id;
+  }
+
   async function api(method, path, {
     body, auth = false, key: given, retryBusy = true, headers: extra = {},
   } = {}) {
@@ -271,7 +285,7 @@
     const retryable = !changes || key !== null;
     let refreshed = false;
     for (let attempt = 0; ; attempt += 1) {
-      const headers = { ...extra, Accept: "application/json" };
+      const headers = { ...extra, Accept: "application/json", "X-Device-Id": deviceId() };
       if (body !== undefined) headers["Content-Type"] = "application/json";
       if (key) headers["Idempotency-Key"] = key;
       const tokens = auth ? session.get() : null;
@@ -1411,12 +1425,64 @@
     async checkout(run) {
       const hold = this.show.hold;
       const path = `/shows/${this.show.showId}/holds/${hold.id}/checkout`;
-      const payment = await this.patiently(run, (key) => api("POST", path, {
-        auth: true, key, retryBusy: false,
-      }).then((r) => r.data));
+      const send = (key) => {
+        const headers = this.stepUp && this.stepUp.holdId === hold.id
+          ? { "Step-Up-Token": this.stepUp.token } : {};
+        return api("POST", path, { auth: true, key, retryBusy: false, headers })
+          .then((r) => r.data);
+      };
+      let payment;
+      try {
+        payment = await this.patiently(run, send);
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.code !== "verification_required") throw err;
+        if (!(await this.verify(run, hold.id))) return;
+        payment = await this.patiently(run, send);
+      }
       if (payment === null) return;
       this.attempt(payment);
       await this.show.rereadHold();
+    }
+
+    /** The fraud check asked this customer to confirm it is them: their password, once per
+     * hold. True once confirmed, false if they left. */
+    verify(run, holdId) {
+      const form = this.q("#step-up-form");
+      const input = this.q("#step-up-password");
+      const error = this.q("#step-up-error");
+      form.hidden = false;
+      input.value = "";
+      input.focus();
+      return new Promise((resolve) => {
+        const done = (ok) => {
+          form.removeEventListener("submit", submit);
+          form.hidden = true;
+          resolve(ok);
+        };
+        const submit = async (event) => {
+          event.preventDefault();
+          if (run !== this.run) return done(false);
+          if (!input.value) {
+            error.textContent = "Enter your password.";
+            error.hidden = false;
+            return undefined;
+          }
+          try {
+            const { data } = await api("POST", "/auth/step-up", {
+              auth: true, body: { password: input.value, hold_id: holdId },
+            });
+            this.stepUp = { holdId, token: data.step_up_token };
+            error.hidden = true;
+            return done(true);
+          } catch (err) {
+            error.textContent = explain(err);
+            error.hidden = false;
+            input.focus();
+            return undefined;
+          }
+        };
+        form.addEventListener("submit", submit);
+      });
     }
 
     attempt(payment) {
@@ -1588,6 +1654,10 @@
       }
       if (code === "checkout_closed" && err.details.payment_id) {
         this.resume(err.details.payment_id);
+        return;
+      }
+      if (code === "checkout_refused") {
+        this.notice(`${FRIENDLY.checkout_refused} Reference: ${err.details.reference}.`);
         return;
       }
       if (["hold_expired", "hold_not_found", "too_many_payment_attempts"].includes(code)) {

@@ -5,6 +5,7 @@ by keyboard alone with a label on every seat."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import re
@@ -76,9 +77,12 @@ async def _serve(
     pool: Any,
     redis: Any,
     payments: Any = None,
+    models: Any = None,
     **engine_config: Any,
 ) -> AsyncIterator[Site]:
     config = gateway_config(database_url, schema, redis_url, payments=payments)
+    if models is not None:
+        config = dataclasses.replace(config, models=models)
     engine = await start_engine(
         database_url, schema, redis_url, channel_prefix=config.redis_prefix, **engine_config
     )

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from gateway.models import ModelsConfig
 from payments.config import PaymentsConfig
 from tests.e2e.test_browser import CHROMIUM, _live, _login, _serve, _wait_states
-from tests.gateway_support import Account
+from tests.gateway_support import PASSWORD, Account
 
 pytestmark = [
     pytest.mark.slow,
@@ -101,6 +102,11 @@ async def localstripe(tmp_path: Path) -> AsyncIterator[LocalProvider]:
 
 
 @pytest.fixture
+def models() -> Any:
+    return None  # the tests' default: no models, no fraud check
+
+
+@pytest.fixture
 async def shop(
     ray_session: None,
     database_url: str,
@@ -109,6 +115,7 @@ async def shop(
     pool: Any,
     redis: Any,
     localstripe: LocalProvider,
+    models: Any,
 ) -> AsyncIterator[Shop]:
     payments = PaymentsConfig(
         stripe_api_key="sk_test_x",
@@ -118,7 +125,7 @@ async def shop(
         stripe_js_base=localstripe.url,
         reconcile_interval_s=0,
     )
-    async for site in _serve(database_url, schema, redis_url, pool, redis, payments):
+    async for site in _serve(database_url, schema, redis_url, pool, redis, payments, models):
         await localstripe.send_webhooks_to(f"{site.url}/api/v1/payments/webhook")
         # The show is two days away: a cancellation is refunded in full.
         yield Shop(site.url, localstripe.url, site.show_id, site.alice, localstripe)
@@ -453,3 +460,41 @@ async def test_provider_down_keeps_the_seats_and_retries(shop: Shop, browser: An
     await _wait_states(tab, seats, "booked", timeout_ms=5000)  # type: ignore[arg-type]
     _assert_clean(tab, shop, expected_errors=(r"^503 .*/checkout$", r"status of 503"))
     await tab.context.close()
+
+
+@pytest.mark.parametrize(
+    "models", [ModelsConfig(enabled=False, fraud_check=True, fraud_verify_at=0.05)]
+)
+async def test_a_checkout_the_fraud_check_doubts_asks_for_the_password(
+    shop: Shop, browser: Any, pool: Any
+) -> None:
+    """With the verify threshold set low, every checkout asks the customer to confirm it is
+    them: a wrong password is said so, the right one leads on to the card form, and the seats
+    are booked."""
+    from playwright.async_api import expect
+
+    tab = await _open(browser, shop)
+    page = tab.page
+    await _hold(tab, ["C5"])
+    async with page.expect_response(_answers("/checkout"), timeout=WAIT_MS) as answer:
+        await page.click("#pay-button")
+    assert (await answer.value).status == 403
+    await expect(page.locator("#step-up-password")).to_be_focused(timeout=WAIT_MS)
+    await page.fill("#step-up-password", "not the password")
+    async with page.expect_response(_answers("/auth/step-up"), timeout=WAIT_MS) as answer:
+        await page.click("#step-up-form button[type=submit]")
+    assert (await answer.value).status == 401
+    await expect(page.locator("#step-up-error")).to_contain_text("not right")
+    await page.fill("#step-up-password", PASSWORD)
+    async with page.expect_response(_answers("/checkout"), timeout=WAIT_MS) as answer:
+        await page.click("#step-up-form button[type=submit]")
+    assert (await answer.value).status == 201
+    await expect(page.locator("#card-number")).to_be_focused(timeout=WAIT_MS)
+    confirmed = await _pay(tab, PAYS)
+    assert confirmed.status == 200, await confirmed.text()
+    await expect(page.locator("#confirmation-panel")).to_be_visible(timeout=WAIT_MS)
+    devices = {h.get("x-device-id") for _, url, h, _ in tab.requests if "/api/v1/" in url}
+    assert len(devices) == 1 and None not in devices  # one browser, one device id
+    rows = await pool.fetch("SELECT decision FROM fraud_decisions ORDER BY id")
+    assert [r["decision"] for r in rows] == ["verify", "verify"]
+    _assert_clean(tab, shop, expected_errors=("403", "401"))

@@ -139,6 +139,36 @@ async def _pay_for_a_seat(runtime: Any, data_dir: Path) -> None:
         await asyncio.sleep(0.5)
 
 
+async def _models_trained(data_dir: Path, timeout: float = 300) -> dict[str, Any]:
+    """`up` trains each model in the background; the version of each, once all are done."""
+    from ml.artifacts import KINDS, ArtifactStore
+
+    store = ArtifactStore(data_dir / "models")
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {kind: store.list(kind) for kind in KINDS}
+        if all(found.values()):
+            return {kind: versions[0] for kind, versions in found.items()}
+        assert time.monotonic() < deadline, f"models not trained in time: {found}"
+        await asyncio.sleep(1)
+
+
+async def _recommended_by_the_model(url: str, timeout: float = 120) -> None:
+    async with aiohttp.ClientSession() as session:
+        login = {"email": "user1@example.com", "password": storage.DEMO_PASSWORD}
+        async with session.post(f"{url}/api/v1/auth/login", json=login) as resp:
+            headers = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+        deadline = time.monotonic() + timeout
+        while True:
+            async with session.get(f"{url}/api/v1/recommendations", headers=headers) as resp:
+                body = await resp.json()
+                assert resp.status == 200, body
+            if body["source"] == "model" or body.get("fallback_reason") == "cold_start":
+                return
+            assert time.monotonic() < deadline, f"the recommender never answered: {body}"
+            await asyncio.sleep(1)
+
+
 def _mail(data_dir: Path) -> list[dict[str, str]]:
     from notifications.catcher import messages
 
@@ -187,8 +217,11 @@ async def test_up_answers_doctor_and_keeps_data_across_restart(tmp_path: Path) -
         await _use_the_gateway(runtime.http_url)
         await _pay_for_a_seat(runtime, data_dir)
         await _second_gateway(data_dir)
+        trained = await _models_trained(data_dir)
     finally:
         output = _stop(process)
+    for kind in trained:
+        assert f"models: training {kind}" in output, output[-3000:]
     assert "loading demo data" in output
     assert not (data_dir / "runtime.json").exists()
     theaters = await _count_theaters(data_dir)
@@ -197,7 +230,14 @@ async def test_up_answers_doctor_and_keeps_data_across_restart(tmp_path: Path) -
     process = _start_up(data_dir)
     try:
         _wait_until_up(process, data_dir)
+        if trained["recommender"].gate.passed:  # deployed at start: the model answers
+            runtime = read_runtime(data_dir)
+            assert runtime is not None and runtime.http_url is not None
+            await _recommended_by_the_model(runtime.http_url)
     finally:
         output = _stop(process)
+    for kind, artifact in trained.items():
+        if artifact.gate.passed:  # the versions that passed serve from the start
+            assert f"models: {kind} {artifact.version} serving" in output, output[-3000:]
     assert "loading demo data" not in output  # the data survived; nothing was reloaded
     assert await _count_theaters(data_dir) == theaters
