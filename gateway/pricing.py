@@ -9,7 +9,8 @@ Which prices: the pricing experiment puts each user in an arm by a stable hash o
 The control arm pays the show's price table. The dynamic arm gets the optimizer's prices from
 the pricing model on Serve (within its budget), each change recorded in ``price_changes`` so
 every gateway keeps to one change an hour; when the model is slow, failing or absent, the price
-table answers. Every quote says its arm and where its prices came from.
+table answers. The arm's prices of a show are the same for all its customers, so one answer
+serves them all for ``DYNAMIC_TTL_S``. Every quote says its arm and where its prices came from.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from storage import prices as price_store
 FACTS_TTL_S = 60.0
 STATE_TTL_S = 5.0
 OCCUPANCY_TTL_S = 2.0
+DYNAMIC_TTL_S = 5.0  # the dynamic arm's prices of a show, shared by its customers
 MAX_LAYOUTS = 10_000
 CONTROL_ARM = "control_arm"  # why a quote has the price table: the user is in the control arm
 
@@ -81,6 +83,7 @@ class Pricing:
         self._facts = TtlCache(facts, FACTS_TTL_S)
         self._state = TtlCache(state, STATE_TTL_S)
         self._occupancy = TtlCache(self._load_occupancy, OCCUPANCY_TTL_S)
+        self._dynamic = TtlCache(self._price_now, DYNAMIC_TTL_S)
         self._layouts: dict[int, Layout] = {}
 
     def arm(self, user_id: int) -> str:
@@ -100,19 +103,25 @@ class Pricing:
         if arm == "control":
             answer = Answer(table, "fallback", None, CONTROL_ARM)
         else:
-            request = await self._request(details)
-            answer = await self._models.pricing(request, fallback=lambda: None)
-            if answer.value is None:
-                answer = Answer(table, answer.source, answer.version, answer.reason)
-            else:
-                prices = await self._keep(show_id, table, answer.value, answer.version)
-                answer = Answer(prices, answer.source, answer.version, None)
+            answer = await self._dynamic((show_id, tuple(sorted(table.items()))))
         prices = {c: int(p) for c, p in answer.value.items() if c in table}
         now = time.time()
         expires = now + self._config.quote_ttl_s
         claims = {"sub": str(user_id), "show": show_id, "prices": prices, "arm": arm}
         token = self._signed.issue(claims, ttl_s=self._config.quote_ttl_s, now=now)
         return Quote(show_id, prices, arm, answer, token, expires)
+
+    async def _price_now(self, key: tuple[int, tuple[tuple[str, int], ...]]) -> Answer[Any]:
+        """The dynamic arm's prices for a show now (the model's, kept in force, or the price
+        table); every customer of the arm sees the same ones, so they are shared for a few
+        seconds."""
+        show_id, table = key[0], dict(key[1])
+        request = await self._request(show_id)
+        answer = await self._models.pricing(request, fallback=lambda: None)
+        if answer.value is None:
+            return Answer(table, answer.source, answer.version, answer.reason)
+        prices = await self._keep(show_id, table, answer.value, answer.version)
+        return Answer(prices, answer.source, answer.version, None)
 
     def read(self, token: str, show_id: int, user_id: int) -> tuple[dict[str, int], str]:
         """The prices and arm of a quote ``user_id`` got for ``show_id``; ``QuoteRefused``
@@ -131,12 +140,12 @@ class Pricing:
             raise QuoteRefused("the price quote is not valid", {"show_id": show_id})
         return {str(c): int(p) for c, p in prices.items()}, str(claims["arm"])
 
-    async def _request(self, details: Any) -> Any:
+    async def _request(self, show_id: int) -> Any:
         from ml.pricing.optimizer import PriceState, QuoteRequest
 
-        facts = await self._facts(details.show_id)
-        occupancy, held = await self._occupancy(details.show_id)
-        in_force = await self._state(details.show_id)
+        facts = await self._facts(show_id)
+        occupancy, held = await self._occupancy(show_id)
+        in_force = await self._state(show_id)
         state = PriceState(
             prices={c: p.price_cents for c, p in in_force.items()},
             changed_at={c: p.changed_at.timestamp() for c, p in in_force.items()},
@@ -149,7 +158,9 @@ class Pricing:
     ) -> dict[str, int]:
         """The model's prices, each change put in force first; where another gateway changed
         the category meanwhile, its price stands."""
-        prices = {c: int(d.price_cents) for c, d in decisions.items()}
+        from ml.pricing.optimizer import PriceRules
+
+        prices = {**table, **{c: int(d.price_cents) for c, d in decisions.items() if c in table}}
         changed = [c for c, d in decisions.items() if d.changed and c in table]
         if not changed:
             return prices
@@ -165,7 +176,7 @@ class Pricing:
                     at=now,
                     source="model",
                     model_version=version,
-                    min_gap_s=3600.0,
+                    min_gap_s=PriceRules().min_interval_s,
                 )
                 if not kept:
                     current = await price_store.prices_in_force(conn, show_id)

@@ -151,7 +151,8 @@ class ModelCall:
         """Wait until the handle is found (tests and start-up); False if it never is."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            self._looked_at = -HANDLE_RETRY_S if self._looking is None else self._looked_at
+            if self._looking is None:
+                self._looked_at = -HANDLE_RETRY_S  # look again now, not in HANDLE_RETRY_S
             if self._current_handle() is not None:
                 return True
             await asyncio.sleep(0.1)
