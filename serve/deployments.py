@@ -2,10 +2,11 @@
 
 Each replica keeps one model in memory and looks for a newer passing version every
 ``reload_s`` seconds, so ``seatserver train`` followed by nothing else puts a new model into
-service. Pricing and fraud answer in batches (``@serve.batch``): one vectorized predict call
-for everything that arrived within a couple of milliseconds, which is where their cost goes.
-Recommendations are not batched: each one folds its own user in and queries the index once,
-so a batch would only add its wait.
+service. Every method takes a list of calls: a gateway sends whatever arrived while its last
+request was in flight as one request (``serve.client.ModelCall``), and ``@serve.batch`` joins
+the requests of several gateways that arrive within a couple of milliseconds. Pricing and
+fraud then make one vectorized predict call for all of them; recommendations fold each user
+in and query the index one by one, but pay Serve's per-request cost once per batch.
 
 A replica is healthy when it holds a model; ``deploy`` only deploys kinds that have one, and
 the gateway falls back to its rules for the rest.
@@ -104,12 +105,19 @@ class RecommenderReplica(_Replica):
 
         return RecommenderModel.load(artifact)
 
-    async def recommend(
-        self, history: list[int], candidates: dict[int, float] | None, k: int
-    ) -> dict[str, Any]:
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def recommend(self, requests: list[list[Any]]) -> list[dict[str, Any]]:
+        """Each request: a gateway's calls, each ``(history, candidates, k)``."""
         model = self.current()
-        items = model.recommend(history, candidates, k)
-        return {"items": [[int(i), float(s)] for i, s in items], "version": self.version}
+        return _each(
+            requests,
+            lambda calls: [
+                [[int(i), float(s)] for i, s in model.recommend(history, candidates, k)]
+                for history, candidates, k in calls
+            ],
+            "items",
+            self.version,
+        )
 
 
 class PricingReplica(_Replica):
@@ -120,11 +128,13 @@ class PricingReplica(_Replica):
 
         return PricingModel.load(artifact)
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=BATCH_WAIT_S)
-    async def quote(self, requests: list[Any]) -> list[dict[str, Any]]:
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def quote(self, requests: list[list[Any]]) -> list[dict[str, Any]]:
+        """Each request: a gateway's calls, each ``(QuoteRequest,)``; one predict for all."""
         model = self.current()
-        decisions = model.quote(requests)
-        return [{"decisions": d, "version": self.version} for d in decisions]
+        return _each(
+            requests, lambda calls: model.quote([c[0] for c in calls]), "decisions", self.version
+        )
 
 
 class FraudReplica(_Replica):
@@ -135,11 +145,27 @@ class FraudReplica(_Replica):
 
         return FraudModel.load(artifact)
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=BATCH_WAIT_S)
-    async def score(self, batch: list[Any]) -> list[dict[str, Any]]:
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def score(self, requests: list[list[Any]]) -> list[dict[str, Any]]:
+        """Each request: a gateway's calls, each ``(CheckoutFeatures,)``; one forest pass."""
         model = self.current()
-        verdicts = model.score(batch)
-        return [{"verdict": v, "version": self.version} for v in verdicts]
+        return _each(
+            requests, lambda calls: model.score([c[0] for c in calls]), "verdict", self.version
+        )
+
+
+def _each(
+    requests: list[list[Any]], work: Any, key: str, version: str | None
+) -> list[dict[str, Any]]:
+    """``work`` over every call of every request at once, the answers split back per
+    request."""
+    flat = [call for calls in requests for call in calls]
+    answers = list(work(flat))
+    out, at = [], 0
+    for calls in requests:
+        out.append({key: answers[at : at + len(calls)], "version": version})
+        at += len(calls)
+    return out
 
 
 REPLICAS: dict[str, type[_Replica]] = {

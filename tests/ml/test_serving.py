@@ -146,10 +146,12 @@ async def test_each_deployment_answers_through_serve(deployed: dict[str, str]) -
     ordinary = CheckoutFeatures(1, 1, 0, 1, 1, 0, 0, 1, 1, 5.0, 0, 60.0, 2, 400.0)
     farm = dataclasses.replace(ordinary, accounts_device_24h=9, holds_device_1h=12)
     fraud = serve.get_deployment_handle("fraud", app_name="fraud")
-    scores = await asyncio.gather(*(fraud.score.remote(f) for f in (ordinary, farm)))
+    scores = await asyncio.gather(*(fraud.score.remote([(f,)]) for f in (ordinary, farm)))
     assert [s["version"] for s in scores] == [deployed["fraud"]] * 2
-    assert scores[0]["verdict"].score < scores[1]["verdict"].score
-    assert scores[1]["verdict"].source == "model"
+    [calm], [doubtful] = (s["verdict"] for s in scores)
+    assert calm.score < doubtful.score and doubtful.source == "model"
+    both = await fraud.score.remote([(ordinary,), (farm,)])  # one request, two checkouts
+    assert [v.score for v in both["verdict"]] == [calm.score, doubtful.score]
     for kind in KINDS:
         status = serve.status().applications[kind]
         assert status.status == "RUNNING", (kind, status)
