@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_option(doctor)
     from seatserver import modelcmds
 
-    modelcmds.add_parsers(commands, _data_dir_option)
+    modelcmds.add_parsers(commands, _data_dir_option, _seed)
     return parser
 
 

@@ -30,7 +30,8 @@ HEADLINE = {  # the metrics `models` shows per kind, by their paths in the metri
 }
 
 
-def add_parsers(commands: Any, data_dir_option: Any) -> None:
+def add_parsers(commands: Any, data_dir_option: Any, seed: Any) -> None:
+    """The models' subcommands; ``seed`` parses a seed (the command line's own check)."""
     train = commands.add_parser(
         "train",
         help="train a model on the bookings in the database",
@@ -41,7 +42,7 @@ def add_parsers(commands: Any, data_dir_option: Any) -> None:
     )
     data_dir_option(train)
     train.add_argument("kind", choices=KINDS)
-    train.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    train.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     models = commands.add_parser(
@@ -67,18 +68,8 @@ def add_parsers(commands: Any, data_dir_option: Any) -> None:
     evaluate.add_argument("kind", choices=("recommender",))
     evaluate.add_argument("--movielens", type=_directory, metavar="DIR", help="a MovieLens dir")
     evaluate.add_argument("--json", type=Path, metavar="PATH", help="also write the report here")
-    evaluate.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    evaluate.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError("seed must be in [0, 2**32)")
-    return value
 
 
 def _directory(text: str) -> Path:

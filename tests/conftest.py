@@ -7,6 +7,7 @@ own Redis key prefix, and leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -55,10 +56,10 @@ def redis_url(embedded_dir: Path) -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-async def schema(database_url: str) -> AsyncIterator[str]:
-    """A fresh, migrated schema of this test's own, dropped afterwards."""
-    name = random_ref("t")
+@contextlib.asynccontextmanager
+async def fresh_schema(database_url: str, prefix: str = "t") -> AsyncIterator[str]:
+    """A new, migrated schema, dropped at the end."""
+    name = random_ref(prefix)
     conn = await storage.connect(database_url)
     await conn.execute(f'CREATE SCHEMA "{name}"')
     await conn.close()
@@ -73,6 +74,13 @@ async def schema(database_url: str) -> AsyncIterator[str]:
         conn = await storage.connect(database_url)
         await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
         await conn.close()
+
+
+@pytest.fixture
+async def schema(database_url: str) -> AsyncIterator[str]:
+    """A fresh, migrated schema of this test's own, dropped afterwards."""
+    async with fresh_schema(database_url) as name:
+        yield name
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 import storage
-from tests.conftest import random_ref
+from tests.conftest import fresh_schema
 
 # Today, so the demo's coming week of shows is on sale for the serving tests.
 DEMO_TODAY = dt.date.today()
@@ -33,21 +33,12 @@ class DemoHistory:
 
 @pytest.fixture(scope="session")
 async def demo_history(database_url: str) -> AsyncIterator[DemoHistory]:
-    name = random_ref("t_ml")
-    conn = await storage.connect(database_url)
-    await conn.execute(f'CREATE SCHEMA "{name}"')
-    await conn.close()
-    try:
+    async with fresh_schema(database_url, "t_ml") as name:
         conn = await storage.connect(database_url, schema=name)
         try:
-            await storage.migrate(conn)
             await storage.generate_demo_data(
                 conn, scale=DEMO_SCALE, seed=DEMO_SEED, today=DEMO_TODAY, progress=False
             )
         finally:
             await conn.close()
         yield DemoHistory(database_url, name, DEMO_TODAY)
-    finally:
-        conn = await storage.connect(database_url)
-        await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
-        await conn.close()
