@@ -95,8 +95,8 @@ class Pricing:
             )
         )
 
-    async def quote(self, details: Any, user_id: int) -> Quote:
-        """The prices ``user_id`` pays for ``details``' show now, signed."""
+    async def prices(self, details: Any, user_id: int) -> tuple[dict[str, int], str, Answer[Any]]:
+        """What ``user_id`` pays for ``details``' show now: prices, arm, and their source."""
         show_id, table = details.show_id, dict(details.prices)
         arm = self.arm(user_id)
         answer: Answer[Any]
@@ -104,7 +104,12 @@ class Pricing:
             answer = Answer(table, "fallback", None, CONTROL_ARM)
         else:
             answer = await self._dynamic((show_id, tuple(sorted(table.items()))))
-        prices = {c: int(p) for c, p in answer.value.items() if c in table}
+        return {c: int(p) for c, p in answer.value.items() if c in table}, arm, answer
+
+    async def quote(self, details: Any, user_id: int) -> Quote:
+        """The prices ``user_id`` pays for ``details``' show now, signed."""
+        show_id = details.show_id
+        prices, arm, answer = await self.prices(details, user_id)
         now = time.time()
         expires = now + self._config.quote_ttl_s
         claims = {"sub": str(user_id), "show": show_id, "prices": prices, "arm": arm}

@@ -69,8 +69,7 @@ async def _quoted(
     if token is not None:
         prices, arm = pricing.read(token, details.show_id, user_id)
     else:
-        quote = await pricing.quote(details, user_id)
-        prices, arm = quote.prices, quote.arm
+        prices, arm, _ = await pricing.prices(details, user_id)  # no token to sign
     return hold_prices(prices), arm
 
 
