@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 import storage
-from gateway import keys, middlewares
+from gateway import keys, middlewares, ops
 from gateway.auth import Auth
 from gateway.config import GatewayConfig
 from gateway.endpoint import handle
@@ -59,6 +59,7 @@ def create_app(
     app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(models_ctx)
     app.cleanup_ctx.append(_payments_ctx(provider))
+    app.cleanup_ctx.append(ops.jobs_ctx(ops.JOBS))
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_drain)
     for endpoint in ENDPOINTS:

@@ -48,3 +48,8 @@ class GatewayConfig:
     payments: Any = None
     # The models (a ``gateway.models.ModelsConfig``); None: every answer comes from the rules.
     models: Any = None
+    # Whether this process runs the periodic operator jobs (rollups, forecasts, experiment
+    # results, model monitoring); each runs once per interval across all gateways.
+    jobs_enabled: bool = False
+    # Operator analytics, forecasts, experiments and monitoring (a ``gateway.ops.OpsConfig``).
+    ops: Any = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway import schemas as s
 from gateway.endpoint import Endpoint
+from gateway.ops import ENDPOINTS as OPS_ENDPOINTS
 from gateway.views import (
     accounts,
     admin,
@@ -640,4 +641,4 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         idempotency="none",
         errors=(401, 403, 404, 422),
     ),
-)
+) + OPS_ENDPOINTS

@@ -189,10 +189,13 @@ def gateway_config(
     """The plain values a gateway process gets."""
     from gateway import GatewayConfig
     from gateway.models import ModelsConfig
+    from gateway.ops.config import OpsConfig
     from gateway.rates import RateLimits
 
     return GatewayConfig(
         payments=payments,
+        jobs_enabled=True,
+        ops=OpsConfig(),
         models=ModelsConfig(
             enabled=settings.models_enabled,
             recommender_budget_s=settings.recommender_budget_ms / 1000,
