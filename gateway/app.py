@@ -29,6 +29,7 @@ from gateway.config import GatewayConfig
 from gateway.endpoint import handle
 from gateway.idempotency import Idempotency
 from gateway.openapi import document
+from gateway.ops.analytics_funnel import FunnelCounts
 from gateway.routes import API, ENDPOINTS
 from gateway.showinfo import ShowInfo
 
@@ -53,6 +54,7 @@ def create_app(
     app[keys.CONFIG] = config
     app[keys.SOCKETS] = set()
     app[keys.READY] = {"ready": False}
+    app[keys.FUNNEL] = FunnelCounts()
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_engine_ctx(engine))
     app.cleanup_ctx.append(queue_ctx)
@@ -75,6 +77,7 @@ def create_app(
     app.router.add_get("/ws/shows/{show_id}/queue", queue_socket, name="queue_socket")
     if (STATIC / "index.html").exists():
         app.router.add_get("/", _index, name="index")
+        app.router.add_get("/ops", _ops_page, name="ops_page")
         app.router.add_static("/static/", STATIC, name="static", append_version=True)
     return app
 
@@ -88,6 +91,10 @@ async def _metrics(_: web.Request) -> web.Response:
 
 async def _index(_: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def _ops_page(_: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "ops.html", headers={"Cache-Control": "no-cache"})
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -68,6 +68,8 @@ class Endpoint:
     limit: str | None = None
     errors: tuple[int, ...] = ()
     extra_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
+    # Other content types the answer may come in, as text (e.g. "text/csv" for an export).
+    media_types: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

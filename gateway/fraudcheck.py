@@ -153,6 +153,8 @@ class FraudCheck:
             features, fallback=lambda: rules_verdict(features, self.thresholds)
         )
         verdict = answer.value
+        self._models.monitor.inputs("fraud", features.as_dict())
+        self._models.monitor.prediction("fraud", verdict.score)
         decision = self.thresholds.decide(verdict.score)
         async with self._pool.acquire() as conn:
             decision_id = await risk.record_decision(

@@ -35,6 +35,10 @@ RECOMMEND_PLAYING = web.AppKey("recommend_playing", Any)
 PRICING = web.AppKey("pricing", Any)
 FRAUD = web.AppKey("fraud", Any)
 SAGA = web.AppKey("saga", Any)  # payments.Saga, or None when payments are not configured
+# gateway.ops.analytics_funnel.FunnelCounts: seat-map views and admissions not yet flushed
+FUNNEL = web.AppKey("funnel", Any)
+# gateway.ops.experiments_registry.Experiments: arms by cached experiment, buffered exposures
+EXPERIMENTS = web.AppKey("experiments", Any)
 
 # Per-request storage.
 REQUEST_ID = web.RequestKey("request_id", str)

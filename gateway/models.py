@@ -37,8 +37,13 @@ class ModelsConfig:
 
 class Models:
     def __init__(self, config: ModelsConfig) -> None:
+        from gateway.ops.monitoring_stats import Monitor
+
         self.config = config
+        # What this process counts of the models, for monitoring (gateway.ops.monitoring).
+        self.monitor = Monitor()
         on = config.enabled
+        seen = self.monitor.observe_call
         self.recommender = ModelCall(
             "recommender",
             "recommender",
@@ -46,12 +51,25 @@ class Models:
             config.recommender_budget_s,
             key="items",
             enabled=on,
+            observer=seen,
         )
         self.pricing = ModelCall(
-            "pricing", "pricing", "quote", config.pricing_budget_s, key="decisions", enabled=on
+            "pricing",
+            "pricing",
+            "quote",
+            config.pricing_budget_s,
+            key="decisions",
+            enabled=on,
+            observer=seen,
         )
         self.fraud = ModelCall(
-            "fraud", "fraud", "score", config.fraud_budget_s, key="verdict", enabled=on
+            "fraud",
+            "fraud",
+            "score",
+            config.fraud_budget_s,
+            key="verdict",
+            enabled=on,
+            observer=seen,
         )
 
     def calls(self) -> tuple[ModelCall, ...]:
@@ -60,12 +78,16 @@ class Models:
 
 async def models_ctx(app: web.Application) -> AsyncIterator[None]:
     from gateway.fraudcheck import FraudCheck
+    from gateway.ops.experiments_registry import experiments_of
     from gateway.pricing import Pricing
     from gateway.views.recommend import playing_cache
 
     gateway = app[keys.CONFIG]
     models = app[keys.MODELS] = Models(gateway.models or ModelsConfig(enabled=False))
     app[keys.RECOMMEND_PLAYING] = playing_cache(app[keys.POOL])
-    app[keys.PRICING] = Pricing(app[keys.POOL], app[keys.ENGINE], models, gateway.jwt_secret)
+    app[keys.EXPERIMENTS] = experiments = experiments_of(app)
+    app[keys.PRICING] = Pricing(
+        app[keys.POOL], app[keys.ENGINE], models, gateway.jwt_secret, experiments
+    )
     app[keys.FRAUD] = FraudCheck(app[keys.POOL], app[keys.REDIS], models, gateway)
     yield

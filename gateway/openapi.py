@@ -125,7 +125,10 @@ def _operation(e: Endpoint, out_ref: Any, in_ref: Any) -> dict[str, Any]:
     else:
         responses[str(e.status)] = {
             "description": "done",
-            "content": {"application/json": {"schema": out_ref(e.response)}},
+            "content": {
+                "application/json": {"schema": out_ref(e.response)},
+                **{media: {"schema": {"type": "string"}} for media in e.media_types},
+            },
         }
     for status, model in e.extra_responses.items():
         responses[str(status)] = {

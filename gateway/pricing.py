@@ -5,7 +5,9 @@ A quote gives the prices of a show's seat categories for one customer, signed an
 them against its price table and the 2x surge cap), so the price a customer saw is the price
 they pay. A hold without a quote gets a fresh one made on the spot.
 
-Which prices: the pricing experiment puts each user in an arm by a stable hash of their id.
+Which prices: the pricing experiment puts each user in an arm by a stable hash of their id
+(``gateway.ops.experiments_registry``: once an operator stops it, everyone gets its final arm;
+each user's first quote is recorded as their exposure).
 The control arm pays the show's price table. The dynamic arm gets the optimizer's prices from
 the pricing model on Serve (within its budget), each change recorded in ``price_changes`` so
 every gateway keeps to one change an hour; when the model is slow, failing or absent, the price
@@ -62,13 +64,18 @@ class Quote:
 
 
 class Pricing:
-    def __init__(self, pool: Any, engine: Any, models: Any, secret: str) -> None:
+    def __init__(
+        self, pool: Any, engine: Any, models: Any, secret: str, experiments: Any = None
+    ) -> None:
         from ml.pricing.arms import assign_arm
         from ml.pricing.facts import load_show_facts
 
         self._pool, self._engine, self._models = pool, engine, models
         self._config = models.config
         self._assign = assign_arm
+        # gateway.ops.experiments_registry.Experiments: the experiment's row (stopped or not)
+        # and the exposures; None: the settings' hash alone.
+        self._experiments = experiments
         self._signed = Signed(secret, "quote")
 
         async def facts(show_id: int) -> Any:
@@ -86,19 +93,20 @@ class Pricing:
         self._dynamic = TtlCache(self._price_now, DYNAMIC_TTL_S)
         self._layouts: dict[int, Layout] = {}
 
-    def arm(self, user_id: int) -> str:
-        return str(
-            self._assign(
-                user_id,
-                experiment=self._config.pricing_experiment,
-                dynamic_share=self._config.pricing_dynamic_share,
-            )
-        )
+    async def arm(self, user_id: int, currency: str = "") -> str:
+        """``user_id``'s pricing arm now (everyone's final arm once the experiment is stopped),
+        recorded as an exposure the first time."""
+        name = self._config.pricing_experiment
+        if self._experiments is not None:
+            arm = await self._experiments.arm(name, user_id, currency=currency)
+            return arm if arm in ("control", "dynamic") else "control"
+        share = self._config.pricing_dynamic_share
+        return str(self._assign(user_id, experiment=name, dynamic_share=share))
 
     async def prices(self, details: Any, user_id: int) -> tuple[dict[str, int], str, Answer[Any]]:
         """What ``user_id`` pays for ``details``' show now: prices, arm, and their source."""
         show_id, table = details.show_id, dict(details.prices)
-        arm = self.arm(user_id)
+        arm = await self.arm(user_id, str(details.currency))
         answer: Answer[Any]
         if arm == "control":
             answer = Answer(table, "fallback", None, CONTROL_ARM)
@@ -124,8 +132,10 @@ class Pricing:
         request = await self._request(show_id)
         answer = await self._models.pricing(request, fallback=lambda: None)
         if answer.value is None:
+            self._models.monitor.priced(request.facts, table, table)
             return Answer(table, answer.source, answer.version, answer.reason)
         prices = await self._keep(show_id, table, answer.value, answer.version)
+        self._models.monitor.priced(request.facts, table, prices)
         return Answer(prices, answer.source, answer.version, None)
 
     def read(self, token: str, show_id: int, user_id: int) -> tuple[dict[str, int], str]:

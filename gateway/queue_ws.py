@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -30,6 +31,7 @@ from actors import SeatState
 from gateway import keys
 from gateway.errors import ApiError, BadRequest, ValidationFailed, describe
 from gateway.fanout import CLOSE_GRACE_S, CLOSE_TOO_SLOW, MAX_FRAME, SEND_TIMEOUT_S
+from gateway.ops.analytics_funnel import count_admitted
 from gateway.waitingroom import WaitingRoom
 from storage import flash_sales
 
@@ -243,6 +245,7 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
         place_ttl_s=config.queue_place_ttl_s,
         return_grace_s=config.queue_return_grace_s,
         batch=batch,
+        on_admit=functools.partial(count_admitted, app),
     )
     app[keys.WAITING_ROOM] = room
     if config.rate_limits is not None:

@@ -153,8 +153,11 @@ class WaitingRoom:
         burst_s: float = 2.0,
         clock: Callable[[], float] = time.time,
         batch: ScriptBatcher | None = None,
+        on_admit: Callable[[int, int], None] | None = None,
     ) -> None:
         self._redis = redis
+        # Told (show_id, how many) when a tick lets visitors out of the line (the funnel).
+        self._on_admit = on_admit
         self._batch = batch or ScriptBatcher(redis)
         self._pool = pool
         self._prefix = prefix
@@ -343,6 +346,8 @@ class WaitingRoom:
             show_id,
             [self._now_ms(now_ms), SWEEP_LIMIT, SCAN_LIMIT, KEY_LIFETIME_AFTER_CLOSE_MS],
         )
+        if self._on_admit is not None and int(answer[0]) > 0:
+            self._on_admit(show_id, int(answer[0]))
         return int(answer[0]), int(answer[1]), int(answer[2])
 
     async def set_supply(

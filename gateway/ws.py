@@ -29,6 +29,7 @@ from gateway.fanout import (
     make_details_loader,
     refuse,
 )
+from gateway.ops.analytics_funnel import count_view
 
 _SHOW_ID = re.compile(r"[1-9][0-9]{0,17}")
 
@@ -48,6 +49,7 @@ async def show_socket(request: web.Request) -> web.WebSocketResponse:
         error = ValidationFailed("show_id must be a positive integer", {"show_id": text[:32]})
         await refuse(ws, error, code=CLOSE_BAD_SHOW)
         return ws
+    count_view(request.app, int(text))  # unknown shows are dropped when the count is flushed
     sockets = request.app[keys.SOCKETS]
     sockets.add(ws)
     try:

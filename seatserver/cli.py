@@ -1,5 +1,5 @@
 """The ``seatserver`` command: ``up``, ``migrate``, ``demo-data``, ``doctor``, ``gateway``, and
-the models' ``train``, ``models`` and ``eval``."""
+the models' ``train``, ``retrain``, ``models`` and ``eval``."""
 
 from __future__ import annotations
 
@@ -178,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": run.doctor,
         "gateway": run.gateway,
         "train": modelcmds.train,
+        "retrain": modelcmds.retrain,
         "models": modelcmds.models,
         "eval": modelcmds.evaluate,
     }[args.command]

@@ -1,9 +1,10 @@
-"""``seatserver train``, ``seatserver models`` and ``seatserver eval``: the models' commands."""
+"""``seatserver train``, ``retrain``, ``models`` and ``eval``: the models' commands."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import importlib
 import json
 import sys
@@ -44,6 +45,22 @@ def add_parsers(commands: Any, data_dir_option: Any, seed: Any) -> None:
     train.add_argument("kind", choices=KINDS)
     train.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    retrain = commands.add_parser(
+        "retrain",
+        help="retrain the models that are stale",
+        description="Retrain each model (all kinds, or those named) whose serving version is "
+        "older than its retraining period (SEATSERVER_RETRAIN_<KIND>_DAYS), that has none, or "
+        "whose drift alert is open; with --force, every one named. A new version serves only "
+        "if it passes its evaluation gate; otherwise the old one keeps serving. Fresh models "
+        "are skipped. Exits 1 when a retrained model failed its gate.",
+    )
+    data_dir_option(retrain)
+    retrain.add_argument("kind", nargs="*", choices=KINDS, help="only these kinds")
+    retrain.add_argument("--force", action="store_true", help="retrain even fresh models")
+    retrain.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    retrain.add_argument("--no-progress", action="store_true", help="no progress bars")
+    retrain.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
     models = commands.add_parser(
         "models",
@@ -112,6 +129,111 @@ def train(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     _say(f"{args.kind} {artifact.version} passed its gate ({artifact.gate.rule})")
     return 0
+
+
+def retrain(settings: Settings, args: argparse.Namespace) -> int:
+    from ml.artifacts import ArtifactStore
+
+    kinds = tuple(dict.fromkeys(args.kind)) or KINDS
+    store = ArtifactStore(settings.models_path)
+    periods = {kind: float(getattr(settings, f"retrain_{kind}_days")) for kind in KINDS}
+    services = bootstrap.open_services(settings, redis=False)
+    try:
+
+        async def work(conn: Any) -> Any:
+            return await retrain_stale(
+                conn,
+                store,
+                kinds,
+                periods=periods,
+                force=args.force,
+                seed=args.seed,
+                progress=not args.no_progress,
+            )
+
+        outcome = asyncio.run(_on_database(settings, services.database_url, work))
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps(outcome, indent=2, default=str))
+    for item in outcome:
+        _say(f"{item['kind']}: {item['action']} ({item['why']})")
+    return 1 if any(item["action"] == "not_promoted" for item in outcome) else 0
+
+
+async def retrain_stale(
+    conn: Any,
+    store: Any,
+    kinds: tuple[str, ...],
+    *,
+    periods: dict[str, float],
+    force: bool = False,
+    seed: int = 0,
+    progress: bool = False,
+    now: dt.datetime | None = None,
+    trainers: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Retrain each of ``kinds`` that is stale (older than its period in days, never trained,
+    or with an open drift alert) or, with ``force``, every one; what happened to each:
+    "skipped" (fresh), "promoted" (passed its gate: it serves now) or "not_promoted" (failed
+    its gate: the previous version keeps serving). ``trainers``: kind -> ``train`` function
+    (default ``ml.<kind>.train.train``)."""
+    now = now or dt.datetime.now(dt.UTC)
+    drifting = await _drift_alerts(conn)
+    outcome: list[dict[str, Any]] = []
+    for kind in kinds:
+        current = store.latest(kind)
+        why = _stale(kind, current, periods[kind], kind in drifting, force, now)
+        item: dict[str, Any] = {"kind": kind, "serving": getattr(current, "version", None)}
+        if why is None:
+            age = _age_days(current, now)
+            item.update(action="skipped", why=f"fresh: {age:.1f} of {periods[kind]:g} days")
+            outcome.append(item)
+            continue
+        train_fn = (trainers or {}).get(kind) or importlib.import_module(f"ml.{kind}.train").train
+        artifact = await train_fn(conn, store, progress=progress, seed=seed)
+        passed = artifact.gate.passed
+        serving = store.latest(kind)
+        item.update(
+            action="promoted" if passed else "not_promoted",
+            why=why if passed else f"{why}; the new version failed its gate ({artifact.gate.rule})",
+            version=artifact.version,
+            serving=getattr(serving, "version", None),
+        )
+        outcome.append(item)
+    return outcome
+
+
+def _age_days(artifact: Any, now: dt.datetime) -> float:
+    created = dt.datetime.fromisoformat(artifact.created_at)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    return (now - created).total_seconds() / 86400
+
+
+def _stale(
+    kind: str, current: Any, period: float, drifting: bool, force: bool, now: dt.datetime
+) -> str | None:
+    """Why ``kind`` is retrained, or None when it is fresh."""
+    if current is None:
+        return "no version serves"
+    if force:
+        return "forced"
+    if drifting:
+        return "its drift alert is open"
+    age = _age_days(current, now)
+    return f"stale: {age:.1f} days old, retrained every {period:g}" if age > period else None
+
+
+async def _drift_alerts(conn: Any) -> set[str]:
+    """The models with an open drift alert (none when monitoring's table is not there)."""
+    import asyncpg
+
+    try:
+        rows = await conn.fetch("SELECT model FROM alerts WHERE state = 'open' AND kind = 'drift'")
+    except asyncpg.UndefinedTableError:
+        return set()
+    return {r["model"] for r in rows}
 
 
 def models(settings: Settings, args: argparse.Namespace) -> int:

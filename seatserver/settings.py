@@ -161,6 +161,48 @@ class Settings(BaseSettings):
     fraud_verify_at: float = Field(default=0.5, gt=0, lt=1)
     fraud_block_at: float = Field(default=0.8, gt=0, le=1)
 
+    # -- analytics --
+    # Shows' changes the figures' rollup takes per transaction (a backlog drains in chunks).
+    analytics_rollup_chunk: int = Field(default=2000, ge=10, le=100_000)
+    # Longest one rollup run keeps taking chunks, in seconds (the rest waits for the next run).
+    analytics_rollup_budget_s: float = Field(default=8.0, gt=0, le=60)
+
+    # -- experiments --
+    # Seconds a gateway keeps an experiment's state: a stop reaches every gateway within it.
+    experiments_cache_s: float = Field(default=2.0, gt=0, le=300)
+    # Fewest visitors per arm before an experiment's result may be called conclusive.
+    experiments_min_visitors: int = Field(default=100, ge=1, le=10_000_000)
+
+    # -- monitoring --
+    # Alert when a model's p99 latency over the last 15 minutes exceeds this many ms.
+    alert_latency_p99_ms: float = Field(default=200.0, gt=0, le=60_000)
+    # Alert when a model's error rate (failures and timeouts over calls) exceeds this.
+    alert_error_rate: float = Field(default=0.01, gt=0, le=1)
+    # Alert when the recommendations' CTR of the last 24 h is down more than this on the week.
+    alert_ctr_drop: float = Field(default=0.2, gt=0, le=1)
+    # Alert when an input feature's PSI against the training data exceeds this.
+    alert_drift_psi: float = Field(default=0.2, gt=0, le=10)
+    # Live inputs needed before a feature's drift is judged.
+    drift_min_samples: int = Field(default=500, ge=10, le=10_000_000)
+    # Minutes of live inputs the drift alert compares with the training data.
+    drift_window_minutes: int = Field(default=1440, ge=1, le=10_080)
+    # Days a model may serve before it is stale (alert; `seatserver retrain` retrains it).
+    retrain_recommender_days: float = Field(default=7.0, gt=0, le=365)
+    retrain_pricing_days: float = Field(default=7.0, gt=0, le=365)
+    retrain_fraud_days: float = Field(default=3.0, gt=0, le=365)
+
+    # -- forecasts --
+    # Shows starting within this many days get a forecast of their final occupancy and revenue.
+    forecasts_days: float = Field(default=7.0, gt=0, le=60)
+    # Seconds after which a show's forecast is made again even if its bookings did not change.
+    forecasts_stale_s: float = Field(default=3600.0, ge=60, le=86_400)
+    # Most shows forecast in one run of the job (every minute); the rest wait for the next.
+    forecasts_max_per_run: int = Field(default=2000, ge=1, le=1_000_000)
+    # Shows per call to the pricing model's forecast method.
+    forecasts_batch: int = Field(default=200, ge=1, le=10_000)
+    # Budget of one forecast call, in seconds; past it the naive forecast answers.
+    forecasts_budget_s: float = Field(default=30.0, gt=0, le=600)
+
     @property
     def models_path(self) -> Path:
         return self.models_dir or self.data_dir / "models"

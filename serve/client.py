@@ -82,6 +82,7 @@ class ModelCall:
         key: str,
         breaker: CircuitBreaker | None = None,
         enabled: bool = True,
+        observer: Callable[[str, str, str | None, float | None], None] | None = None,
     ) -> None:
         if budget_s <= 0:
             raise ValueError("budget_s must be positive")
@@ -89,6 +90,8 @@ class ModelCall:
         self.budget_s = budget_s
         self.breaker = breaker or CircuitBreaker(failure_threshold=3, reset_after_s=5.0)
         self.enabled = enabled
+        # Told of every answer: (deployment, source, fallback reason, seconds to the answer).
+        self.observer = observer
         self._handle: Any = None
         self._looked_at = -HANDLE_RETRY_S
         self._looking: asyncio.Task[Any] | None = None
@@ -113,8 +116,11 @@ class ModelCall:
             return self._fallback(fallback, TIMEOUT)
         if outcome[0] != "model":
             return self._fallback(fallback, outcome[0])
-        LATENCY.labels(self.deployment).observe(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        LATENCY.labels(self.deployment).observe(took)
         ANSWERS.labels(self.deployment, "model", "").inc()
+        if self.observer is not None:
+            self.observer(self.deployment, "model", None, took)
         return Answer(outcome[1], "model", outcome[2])
 
     async def _send(self, handle: Any) -> None:
@@ -159,6 +165,8 @@ class ModelCall:
 
     def _fallback(self, fallback: Callable[[], T], reason: str) -> Answer[T]:
         ANSWERS.labels(self.deployment, "fallback", reason).inc()
+        if self.observer is not None:
+            self.observer(self.deployment, "fallback", reason, None)
         return Answer(fallback(), "fallback", None, reason)
 
     def _current_handle(self) -> Any:

@@ -14,6 +14,7 @@ the gateway falls back to its rules for the rest.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -135,6 +136,18 @@ class PricingReplica(_Replica):
         return _each(
             requests, lambda calls: model.quote([c[0] for c in calls]), "decisions", self.version
         )
+
+    async def forecast(self, calls: list[Any]) -> dict[str, Any]:
+        """Each call: ``(list of ForecastRequest,)``, a batch of shows from the forecast job;
+        one predict for all of them, in a thread (a batch takes far longer than a quote)."""
+        model = self.current()
+        flat = [request for call in calls for request in call[0]]
+        done = await asyncio.to_thread(model.forecast, flat)
+        out, at = [], 0
+        for call in calls:
+            out.append(done[at : at + len(call[0])])
+            at += len(call[0])
+        return {"forecasts": out, "version": self.version}
 
 
 class FraudReplica(_Replica):

@@ -45,8 +45,8 @@ async def finished(conn: Any, name: str, *, error: str | None) -> None:
     """Record the end of a run (``error``: why it failed, None when it succeeded)."""
     await conn.execute(
         """
-        UPDATE jobs SET last_finished_at = now(), last_error = $2, runs = runs + 1,
-                        failures = failures + ($2 IS NOT NULL)::int
+        UPDATE jobs SET last_finished_at = now(), last_error = $2::text, runs = runs + 1,
+                        failures = failures + ($2::text IS NOT NULL)::int
         WHERE name = $1
         """,
         name,

@@ -561,6 +561,13 @@
         h("span", { class: "day-date" }, day.short))))));
   }
 
+  // A click on a recommended movie, for the recommendations' click-through; never waited for.
+  function reportClick(movieId, source) {
+    api("POST", "/recommendations/clicks", {
+      body: { movie_id: movieId, source }, auth: Boolean(session.get()), retryBusy: false,
+    }).catch(() => {});
+  }
+
   // Movies for this customer (or what sells here, for a visitor), this week; never in the way:
   // the page shows without it when it is slow or fails.
   async function recommendedStrip(cityId, date) {
@@ -573,7 +580,8 @@
         "data-source": data.source },
       h("h2", { id: "recommended-heading" }, heading),
       h("ul", { class: "recommended-list" }, data.items.map((item) => h("li", null,
-        h("a", { href: `#/city/${cityId}/movie/${item.movie_id}?date=${date}` }, item.title),
+        h("a", { href: `#/city/${cityId}/movie/${item.movie_id}?date=${date}`,
+          onclick: () => reportClick(item.movie_id, data.source) }, item.title),
         h("span", { class: "movie-meta" }, item.genres.join(", "))))));
     } catch (err) {
       return null;

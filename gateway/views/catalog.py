@@ -9,6 +9,7 @@ from aiohttp import web
 import storage
 from gateway import keys, serialize
 from gateway.endpoint import Call
+from gateway.ops.analytics_funnel import count_view
 
 
 async def list_cities(call: Call) -> dict[str, Any]:
@@ -74,6 +75,7 @@ async def get_show(call: Call) -> dict[str, Any]:
 async def seatmap(call: Call) -> web.Response:
     """From the process's live mirror of the show (kept current by its Redis deltas)."""
     version, body = await call.app[keys.FANOUT].seatmap(call.path.show_id)
+    count_view(call.app, call.path.show_id)
     response = web.Response(body=body, content_type="application/json")
     response.headers["ETag"] = f'"{call.path.show_id}-{version}"'
     response.headers["Cache-Control"] = "no-cache"

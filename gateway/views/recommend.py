@@ -93,7 +93,23 @@ async def recommendations(call: Call) -> dict[str, Any]:
         for movie_id, score in answer.value
         if int(movie_id) in by_id
     ]
+    _monitor(call, user_id, history, answer, items)
     return {"city_id": city_id, "days": q.days, "items": items, **answer.describe()}
+
+
+def _monitor(
+    call: Call, user_id: int | None, history: list[int], answer: Answer[Any], items: list[Any]
+) -> None:
+    """Count the answer for model monitoring: its input, its size, the movies shown."""
+    monitor = call.app[keys.MODELS].monitor
+    monitor.count("recommender", "requests")
+    if answer.reason == COLD_START:
+        monitor.count("recommender", "cold_start")
+    if history:
+        monitor.inputs("recommender", {"movies_booked": len(set(history))})
+    monitor.prediction("recommender", len(items))
+    shown = [item["movie_id"] for item in items]
+    monitor.recommended(user_id, shown, answer.source, dt.datetime.now(dt.UTC))
 
 
 def _item(p: taste.Playing, score: float) -> dict[str, Any]:

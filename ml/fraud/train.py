@@ -19,9 +19,11 @@ import joblib
 import numpy as np
 from tqdm import tqdm
 
+from ml import drift
 from ml.artifacts import Artifact, ArtifactStore, Gate
 from ml.fraud.dataset import Dataset
 from ml.fraud.evaluate import FPR_BUDGET, at_threshold, evaluate
+from ml.fraud.features import FEATURES
 from ml.fraud.model import MAX_SAMPLES, TREES, FraudScorer, fit, load_labels
 from ml.fraud.plots import plot_evaluation
 from ml.fraud.rules import DEFAULT_THRESHOLDS, Thresholds
@@ -102,6 +104,7 @@ async def train(
             plot_evaluation(
                 draft.path / "eval.png", combined, rules, test.y, metrics["test"], thresholds
             )
+            drift.write_reference(draft.path, input_reference(train_set.X))
             artifact = draft.commit(
                 metrics=metrics,
                 gate=Gate(passed, GATE_RULE),
@@ -119,6 +122,14 @@ async def train(
             )
         bar.update()
     return artifact
+
+
+def input_reference(X: np.ndarray) -> dict[str, Any]:
+    """The training rows' distribution of each checkout feature (for drift monitoring). The
+    accounts' age grows as the customer base ages, whatever happens: its drift is reported,
+    not alerted on."""
+    columns = {name: X[:, i].tolist() for i, name in enumerate(FEATURES)}
+    return drift.reference(columns, reported_only=("account_age_days",))
 
 
 def _data_info(data: Dataset, labels: Dataset, *parts: Dataset) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import numpy as np
 from ml.artifacts import Artifact
 from ml.pricing.demand import DemandModel
 from ml.pricing.features import BUCKET_EDGES, FEATURES, Encoders
+from ml.pricing.forecast import Calibration, Forecast, ForecastRequest, forecast
 from ml.pricing.optimizer import (
     Decision,
     DemandQuery,
@@ -34,14 +35,22 @@ MODEL_FILE = "model.json"  # the booster, in XGBoost's JSON format
 CONFIG_FILE = "pricing.json"  # features, buckets, encoders, objective and the rules' defaults
 
 
-def write_config(path: Any, encoders: Encoders, rules: PriceRules, objective: str) -> None:
-    """The side file ``PricingModel.load`` reads beside the booster."""
+def write_config(
+    path: Any,
+    encoders: Encoders,
+    rules: PriceRules,
+    objective: str,
+    forecast: Calibration | None = None,
+) -> None:
+    """The side file ``PricingModel.load`` reads beside the booster (``forecast``: the
+    forecast interval's calibration)."""
     config = {
         "features": list(FEATURES),
         "bucket_edges": list(BUCKET_EDGES),
         "objective": objective,
         "encoders": encoders.to_json(),
         "rules": rules.to_json(),
+        "forecast": (forecast or Calibration()).to_json(),
     }
     path.write_text(json.dumps(config, indent=2, sort_keys=True))
 
@@ -49,8 +58,15 @@ def write_config(path: Any, encoders: Encoders, rules: PriceRules, objective: st
 class PricingModel:
     """A demand model and the rules it prices under."""
 
-    def __init__(self, demand: DemandModel, rules: PriceRules, version: str) -> None:
+    def __init__(
+        self,
+        demand: DemandModel,
+        rules: PriceRules,
+        version: str,
+        calibration: Calibration | None = None,
+    ) -> None:
         self.demand, self.rules, self._version = demand, rules, version
+        self.calibration = calibration or Calibration()
 
     @classmethod
     def load(cls, artifact: Artifact, rules: PriceRules | None = None) -> PricingModel:
@@ -62,7 +78,9 @@ class PricingModel:
             raise PricingError(f"artifact {artifact.version} was trained on other features")
         encoders = Encoders.from_json(config["encoders"])
         demand = DemandModel.load(artifact.file(MODEL_FILE), encoders, config["objective"])
-        return cls(demand, rules or PriceRules.from_json(config["rules"]), artifact.version)
+        rules = rules or PriceRules.from_json(config["rules"])
+        calibration = Calibration.from_json(config.get("forecast"))
+        return cls(demand, rules, artifact.version, calibration)
 
     @property
     def version(self) -> str:
@@ -72,6 +90,11 @@ class PricingModel:
         """Seats expected per query and candidate price until the show (the optimizer's
         ``DemandModel``)."""
         return self.demand.remaining(queries)
+
+    def forecast(self, requests: Sequence[ForecastRequest]) -> list[Forecast]:
+        """Each show's forecast of final occupancy and revenue (``ml.pricing.forecast``), in
+        request order: one predict call for the batch."""
+        return forecast(self.demand.remaining, self.calibration, requests)
 
     def quote(self, requests: Sequence[QuoteRequest]) -> list[dict[str, Decision]]:
         """Each request's decision per seat category, in request order."""

@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ml import drift
 from ml.artifacts import Artifact, ArtifactStore, Gate
 from ml.pricing.backtest import run_backtest
 from ml.pricing.demand import OBJECTIVES, Baseline, DemandModel, poisson_deviance, scores
 from ml.pricing.facts import load_show_facts
 from ml.pricing.features import BUCKET_EDGES, FEATURES, N_BUCKETS, PRICE_FEATURE
+from ml.pricing.forecast_eval import evaluate as evaluate_forecast
 from ml.pricing.history import HistoryError, Series, fit_encoders, load_history, training_matrix
 from ml.pricing.optimizer import PriceRules
 from ml.pricing.plots import eval_plot
@@ -70,6 +72,10 @@ async def train(
     objective = min(valid_deviance, key=valid_deviance.__getitem__)
     demand = candidates[objective]
     model_scores = scores(y_test, demand.predict(x_test))
+    # The occupancy forecast: interval calibrated on the validation shows, scored on the test.
+    calibration, forecast_metrics = await evaluate_forecast(
+        conn, demand, parts["valid"], parts["test"], seed=seed
+    )
     baseline_scores = scores(y_test, baseline.predict(x_test))
 
     everything = Series.concat(list(parts.values()))
@@ -87,7 +93,8 @@ async def train(
         backtest = run_backtest(parts["test"], facts, pricing, simulator, progress=progress)
         response = _price_response(demand, x_test)
         demand.save(draft.path / MODEL_FILE)
-        write_config(draft.path / CONFIG_FILE, encoders, rules, objective)
+        drift.write_reference(draft.path, input_reference(matrices["train"][0]))
+        write_config(draft.path / CONFIG_FILE, encoders, rules, objective, calibration)
         eval_plot(
             draft.path / "eval.png",
             buckets=[f"{BUCKET_EDGES[b]:g}-{BUCKET_EDGES[b + 1]:g}h" for b in range(N_BUCKETS)],
@@ -111,6 +118,7 @@ async def train(
                 "valid_deviance": valid_deviance,
                 "price_response": dict(zip(map(str, response[0]), response[1], strict=True)),
                 "backtest": backtest,
+                "forecast": forecast_metrics,
             },
             gate=Gate(passed, GATE_RULE),
             data={
@@ -136,6 +144,26 @@ async def train(
             },
             training_s=time.perf_counter() - started,
         )
+
+
+# The show's facts the gateway sees at every quote, monitored for drift; the ones in
+# CATEGORICAL_INPUTS by value, the rest on deciles.
+DRIFT_INPUTS = (
+    "weekday", "hour", "movie_popularity", "movie_age_days", "screen_seats", "holiday_days",
+    "city_bookings",
+)  # fmt: skip
+CATEGORICAL_INPUTS = ("weekday", "hour")
+
+
+def input_reference(x: np.ndarray) -> dict[str, Any]:
+    """The training rows' distribution of the monitored show facts."""
+    columns = {
+        name: [
+            int(v) if name in CATEGORICAL_INPUTS else float(v) for v in x[:, FEATURES.index(name)]
+        ]
+        for name in DRIFT_INPUTS
+    }
+    return drift.reference(columns, categorical=CATEGORICAL_INPUTS)
 
 
 def _split(history: Series, test_days: int, valid_days: int) -> dict[str, Series]:

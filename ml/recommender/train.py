@@ -8,6 +8,9 @@ import dataclasses
 import time
 from typing import Any
 
+import numpy as np
+
+from ml import drift
 from ml.artifacts import Artifact, ArtifactStore, Gate
 from ml.recommender.evaluate import evaluate
 from ml.recommender.interactions import Interactions, load_bookings
@@ -54,6 +57,12 @@ async def train(
     return await asyncio.to_thread(_train, data, store, progress, seed, epochs)
 
 
+def input_reference(data: Interactions) -> dict[str, Any]:
+    """The training customers' distribution of the model's input: how many movies each booked."""
+    per_user = np.bincount(data.users, minlength=data.n_users)
+    return drift.reference({"movies_booked": [float(n) for n in per_user if n > 0]})
+
+
 def _report(data: Interactions, progress: bool, seed: int, epochs: int | None) -> dict[str, Any]:
     report = evaluate(data, seed=seed, epochs=epochs, progress=progress)
     report["data"] = {"source": "bookings", **data.summary()}
@@ -69,6 +78,7 @@ def _train(
     model = fit(data, config, progress)
     with store.draft("recommender") as draft:
         write_files(draft.path, model, data)
+        drift.write_reference(draft.path, input_reference(data))
         eval_plot(report, draft.path / "eval.png")
         return draft.commit(
             metrics=report,

@@ -16,6 +16,7 @@ import actors
 import storage
 from gateway.app import create_app
 from gateway.routes import ENDPOINTS
+from storage import monitoring as alert_rows
 from storage import risk
 from tests.conftest import random_ref
 from tests.gateway_support import Account, make_account, new_key
@@ -61,6 +62,8 @@ class World:
                 model_version=None,
                 reasons=["bot_speed: paid 0.1 s after hold"],
             )
+        async with pool.acquire() as conn:  # an alert for ops to acknowledge
+            self.alert = await alert_rows.open_alert(conn, "latency", "fraud", {"p99_ms": 300})
 
     def n(self) -> int:
         return next(self.counter)
@@ -183,6 +186,31 @@ ROUTES: dict[str, tuple[str, Callable[[World], Request]]] = {
         lambda w: ("GET", f"/api/v1/admin/shows/{w.show}/queue", None),
     ),
     "list_models": ("ops", lambda w: ("GET", "/api/v1/admin/models", None)),
+    "model_monitoring": ("ops", lambda w: ("GET", "/api/v1/admin/models/monitoring", None)),
+    "list_alerts": ("ops", lambda w: ("GET", "/api/v1/admin/alerts?state=all", None)),
+    "ack_alert": ("ops", lambda w: ("POST", f"/api/v1/admin/alerts/{w.alert}/ack", None)),
+    "figures": (
+        "staff",
+        lambda w: (
+            "GET",
+            "/api/v1/admin/analytics/figures"
+            f"?by=theater&from=2026-01-01&to=2026-12-31&theater_id={w.theater}",
+            None,
+        ),
+    ),
+    "list_forecasts": (
+        "staff",
+        lambda w: ("GET", f"/api/v1/admin/analytics/forecasts?theater_id={w.theater}", None),
+    ),
+    "forecast_accuracy": (
+        "staff",
+        lambda w: (
+            "GET",
+            "/api/v1/admin/analytics/forecast-accuracy"
+            f"?from=2026-01-01&to=2026-12-31&theater_id={w.theater}",
+            None,
+        ),
+    ),
     "fraud_decisions": ("ops", lambda w: ("GET", "/api/v1/admin/fraud/decisions", None)),
     "label_fraud_decision": (
         "ops",
@@ -191,6 +219,23 @@ ROUTES: dict[str, tuple[str, Callable[[World], Request]]] = {
             f"/api/v1/admin/fraud/decisions/{w.decision}/label",
             {"is_fraud": False, "note": "a regular"},
         ),
+    ),
+    "list_experiments": ("ops", lambda w: ("GET", "/api/v1/admin/experiments", None)),
+    "get_experiment": ("ops", lambda w: ("GET", "/api/v1/admin/experiments/pricing-1", None)),
+    "create_experiment": (
+        "ops",
+        lambda w: (
+            "POST",
+            "/api/v1/admin/experiments",
+            {
+                "name": random_ref("exp"),
+                "arms": [{"arm": "a", "share": 0.5}, {"arm": "b", "share": 0.5}],
+            },
+        ),
+    ),
+    "stop_experiment": (
+        "ops",
+        lambda w: ("POST", "/api/v1/admin/experiments/pricing-1/stop", {"arm": "control"}),
     ),
 }
 
