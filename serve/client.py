@@ -194,6 +194,11 @@ class ModelCall:
             return
         self._handle = task.result()
 
+    def available(self) -> bool:
+        """Whether the deployment's handle is known (looking it up, at most every
+        ``HANDLE_RETRY_S``, when it is not)."""
+        return self._current_handle() is not None
+
     async def ready(self, timeout_s: float = 30.0) -> bool:
         """Wait until the handle is found (tests and start-up); False if it never is."""
         deadline = time.monotonic() + timeout_s

@@ -70,11 +70,18 @@ class StoredForecast:
 
 
 async def due_shows(
-    conn: Any, now: dt.datetime, *, days: float, stale_s: float, limit: int
+    conn: Any,
+    now: dt.datetime,
+    *,
+    days: float,
+    stale_s: float,
+    limit: int,
+    redo_fallback_s: float | None = None,
 ) -> list[DueShow]:
     """Shows starting in the next ``days`` (not cancelled) with no forecast yet, or one made
-    at another seat version, in an earlier horizon, or ``stale_s`` ago; unforecast shows
-    first, then by start."""
+    at another seat version, in an earlier horizon, or ``stale_s`` ago (``redo_fallback_s`` ago
+    for one the fallback made, when given: the model answers again); unforecast shows first,
+    then by start."""
     rows = await conn.fetch(
         """
         SELECT sh.id, sh.seat_version, sh.starts_at
@@ -83,6 +90,7 @@ async def due_shows(
           AND sh.status <> 'cancelled'
           AND (f.show_id IS NULL OR f.seat_version <> sh.seat_version
                OR f.made_at < $1 - make_interval(secs => $3)
+               OR (f.source = 'fallback' AND f.made_at < $1 - make_interval(secs => $6))
                OR f.horizon_h IS DISTINCT FROM (
                    SELECT min(h) FROM unnest($5::int[]) AS h
                    WHERE sh.starts_at - $1 <= make_interval(hours => h)))
@@ -94,6 +102,7 @@ async def due_shows(
         stale_s,
         limit,
         list(HORIZONS_H),
+        redo_fallback_s,
     )
     return [DueShow(r["id"], r["seat_version"], r["starts_at"]) for r in rows]
 

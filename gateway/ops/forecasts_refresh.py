@@ -30,6 +30,7 @@ from storage import forecasts as store
 
 log = logging.getLogger(__name__)
 
+REDO_FALLBACK_S = 300.0
 _CALLS: weakref.WeakKeyDictionary[web.Application, ModelCall] = weakref.WeakKeyDictionary()
 
 
@@ -73,6 +74,8 @@ async def refresh(app: web.Application, now: dt.datetime | None = None) -> int:
             days=config.forecasts_days,
             stale_s=config.forecasts_stale_s,
             limit=config.forecasts_max_per_run,
+            # Once the model answers, the fallback's forecasts are redone within minutes.
+            redo_fallback_s=REDO_FALLBACK_S if forecast_call(app).available() else None,
         )
     done = 0
     for at in range(0, len(due), config.forecasts_batch):

@@ -122,12 +122,21 @@ async def test_the_job_forecasts_through_serve_then_falls_back(
     config = gateway_config(
         database_url, schema, redis_url, models=ModelsConfig(enabled=True), ops=OpsConfig()
     )
+    app = _app(pool, config)
+    now = dt.datetime.now(dt.UTC)
+    assert await refresh.refresh(app, now) == 3  # nothing deployed yet: the fallback's
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT array_agg(DISTINCT source) FROM show_forecasts") == [
+            "fallback"
+        ]
     versions = deploy(store_.root, Scaling(min_replicas=1, max_replicas=1), kinds=("pricing",))
     assert versions == {"pricing": artifact.version}
     try:
-        app = _app(pool, config)
         assert await refresh.forecast_call(app).ready(30)
-        assert await refresh.refresh(app) == 3
+        soon = now + dt.timedelta(seconds=refresh.REDO_FALLBACK_S - 5)
+        assert await refresh.refresh(app, soon) == 0  # nothing sold, nothing stale yet
+        later = now + dt.timedelta(seconds=refresh.REDO_FALLBACK_S + 5)
+        assert await refresh.refresh(app, later) == 3  # the model answers: made again by it
         async with pool.acquire() as conn:
             rows = await conn.fetch("SELECT * FROM show_forecasts ORDER BY show_id")
         assert [r["show_id"] for r in rows] == sorted(shows)
@@ -137,7 +146,9 @@ async def test_the_job_forecasts_through_serve_then_falls_back(
         undeploy(("pricing",))
 
     gone = _app(pool, dataclasses.replace(config, ops=OpsConfig(forecasts_stale_s=0)))
-    assert await refresh.refresh(gone) == 3  # stale at once: made again, by the fallback
+    assert (
+        await refresh.refresh(gone, later + dt.timedelta(seconds=1)) == 3
+    )  # stale at once: made again, by the fallback
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT source, model_version FROM show_forecasts")
     assert {(r["source"], r["model_version"]) for r in rows} == {("fallback", None)}
