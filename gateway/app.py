@@ -43,8 +43,10 @@ def create_app(
     """The aiohttp application. ``engine`` (a ``ShowClient``) is found through Ray's named
     directory in ``config.ray_namespace`` when not given; ``provider`` (a payment provider) is
     built from ``config.payments`` when not given."""
+    from gateway.assistant import assistant_ctx, chat_socket
     from gateway.models import models_ctx
     from gateway.queue_ws import queue_ctx, queue_socket
+    from gateway.search import search_ctx
     from gateway.ws import fanout_ctx, show_socket
 
     app = web.Application(
@@ -62,6 +64,8 @@ def create_app(
     app.cleanup_ctx.append(models_ctx)
     app.cleanup_ctx.append(_payments_ctx(provider))
     app.cleanup_ctx.append(ops.jobs_ctx(ops.JOBS))
+    app.cleanup_ctx.append(search_ctx)
+    app.cleanup_ctx.append(assistant_ctx)
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_drain)
     for endpoint in ENDPOINTS:
@@ -75,6 +79,7 @@ def create_app(
     app.router.add_get("/metrics", _metrics, name="metrics")
     app.router.add_get("/ws/shows/{show_id}", show_socket, name="show_socket")
     app.router.add_get("/ws/shows/{show_id}/queue", queue_socket, name="queue_socket")
+    app.router.add_get("/ws/chat", chat_socket, name="chat_socket")
     if (STATIC / "index.html").exists():
         app.router.add_get("/", _index, name="index")
         app.router.add_get("/ops", _ops_page, name="ops_page")

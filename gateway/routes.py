@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from gateway import schemas as s
+from gateway.assistant import ENDPOINTS as ASSISTANT_ENDPOINTS
 from gateway.endpoint import Endpoint
 from gateway.ops import ENDPOINTS as OPS_ENDPOINTS
+from gateway.search import ENDPOINTS as SEARCH_ENDPOINTS
 from gateway.views import (
     accounts,
     admin,
@@ -641,4 +643,4 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         idempotency="none",
         errors=(401, 403, 404, 422),
     ),
-) + OPS_ENDPOINTS
+) + OPS_ENDPOINTS + SEARCH_ENDPOINTS + ASSISTANT_ENDPOINTS
