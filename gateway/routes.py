@@ -29,7 +29,7 @@ def _e(method: str, path: str, view, summary: str, tag: str, **kw) -> Endpoint: 
     return Endpoint(method, API + path, view, summary, tag, **kw)
 
 
-ENDPOINTS: tuple[Endpoint, ...] = (
+_CORE: tuple[Endpoint, ...] = (
     # health
     _e(
         "GET",
@@ -643,4 +643,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         idempotency="none",
         errors=(401, 403, 404, 422),
     ),
-) + OPS_ENDPOINTS + SEARCH_ENDPOINTS + ASSISTANT_ENDPOINTS
+)
+
+ENDPOINTS: tuple[Endpoint, ...] = _CORE + OPS_ENDPOINTS + SEARCH_ENDPOINTS + ASSISTANT_ENDPOINTS
