@@ -16,19 +16,54 @@ from typing import Any
 ALERT_KINDS = ("latency", "error_rate", "ctr_drop", "drift", "stale_model")
 
 
-@dataclass(frozen=True)
-class StatsRow:
-    model: str
-    process: str
-    version: str | None
+def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    for key, n in counts.items():
+        into[key] = into.get(key, 0) + n
+
+
+@dataclass(kw_only=True)
+class ModelCounts:
+    """What was counted of one model: calls, model answers, errors, and histograms keyed by
+    bucket (fallbacks by reason, latency, predictions, each input feature's bins, other
+    counters). Counts add up: a process's counters between flushes, a window's rows merged.
+
+        total = ModelCounts()
+        total.add(row)
+    """
+
     calls: int = 0
     answers: int = 0
     errors: int = 0
-    fallbacks: Mapping[str, int] = field(default_factory=dict)
-    latency: Mapping[str, int] = field(default_factory=dict)
-    predictions: Mapping[str, int] = field(default_factory=dict)
-    features: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    extra: Mapping[str, int] = field(default_factory=dict)
+    fallbacks: dict[str, int] = field(default_factory=dict)
+    latency: dict[str, int] = field(default_factory=dict)
+    predictions: dict[str, int] = field(default_factory=dict)
+    features: dict[str, dict[str, int]] = field(default_factory=dict)
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not (self.calls or self.predictions or self.features or self.extra)
+
+    def add(self, other: ModelCounts, *, features: bool = True) -> None:
+        """Add ``other``'s counts to these (its feature bins only when ``features``)."""
+        self.calls += other.calls
+        self.answers += other.answers
+        self.errors += other.errors
+        _add(self.fallbacks, other.fallbacks)
+        _add(self.latency, other.latency)
+        _add(self.predictions, other.predictions)
+        _add(self.extra, other.extra)
+        if features:
+            for name, bins in other.features.items():
+                _add(self.features.setdefault(name, {}), bins)
+
+
+@dataclass
+class StatsRow(ModelCounts):
+    """One process's counts of one model over one flush, binned on ``version``'s reference."""
+
+    model: str
+    process: str
+    version: str | None
     at: dt.datetime | None = None
 
 
@@ -78,11 +113,11 @@ async def add_stats(conn: Any, rows: Sequence[StatsRow]) -> None:
                 r.calls,
                 r.answers,
                 r.errors,
-                dict(r.fallbacks),
-                dict(r.latency),
-                dict(r.predictions),
-                {k: dict(v) for k, v in r.features.items()},
-                dict(r.extra),
+                r.fallbacks,
+                r.latency,
+                r.predictions,
+                r.features,
+                r.extra,
             )
             for r in rows
         ],

@@ -16,19 +16,14 @@ from typing import Any
 
 from gateway.ops.monitoring_stats import MODELS, PREDICTION_MEANING
 from ml import drift
-from storage.monitoring import StatsRow
+from storage.monitoring import ModelCounts, StatsRow
 
 
 @dataclass
-class Merged:
-    calls: int = 0
-    answers: int = 0
-    errors: int = 0
-    fallbacks: dict[str, int] = field(default_factory=dict)
-    latency: dict[str, int] = field(default_factory=dict)
-    predictions: dict[str, int] = field(default_factory=dict)
-    features: dict[str, dict[str, int]] = field(default_factory=dict)  # of the serving version
-    extra: dict[str, int] = field(default_factory=dict)
+class Merged(ModelCounts):
+    """One model's rows added up (features: only those binned on the version serving), and
+    the processes that counted them."""
+
     processes: set[str] = field(default_factory=set)
 
 
@@ -60,17 +55,8 @@ def merge(rows: Iterable[StatsRow], versions: Mapping[str, str] | None = None) -
     out: dict[str, Merged] = {}
     for row in rows:
         m = out.setdefault(row.model, Merged())
-        m.calls += row.calls
-        m.answers += row.answers
-        m.errors += row.errors
+        m.add(row, features=versions is not None and row.version == versions.get(row.model))
         m.processes.add(row.process)
-        _add(m.fallbacks, row.fallbacks)
-        _add(m.latency, row.latency)
-        _add(m.predictions, row.predictions)
-        _add(m.extra, row.extra)
-        if versions is not None and row.version == versions.get(row.model):
-            for name, bins in row.features.items():
-                _add(m.features.setdefault(name, {}), bins)
     return out
 
 

@@ -18,12 +18,12 @@ import os
 import secrets
 import socket
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ml import drift
-from storage.monitoring import Impression, StatsRow
+from storage.monitoring import Impression, ModelCounts, StatsRow
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +52,6 @@ PRICING_INPUTS = (
 MAX_IMPRESSION_KEYS = 50_000  # beyond this many distinct rows between flushes, new ones drop
 
 
-@dataclass
-class Counts:
-    calls: int = 0
-    answers: int = 0
-    errors: int = 0
-    fallbacks: dict[str, int] = field(default_factory=dict)
-    latency: dict[str, int] = field(default_factory=dict)
-    predictions: dict[str, int] = field(default_factory=dict)
-    features: dict[str, dict[str, int]] = field(default_factory=dict)
-    extra: dict[str, int] = field(default_factory=dict)
-
-    def empty(self) -> bool:
-        return not (self.calls or self.predictions or self.features or self.extra)
-
-
 def _bump(counts: dict[str, int], key: str, n: int = 1) -> None:
     counts[key] = counts.get(key, 0) + n
 
@@ -91,14 +76,14 @@ class Monitor:
         # model -> (serving version, its input reference); absent: no reference to bin on
         self.references: dict[str, tuple[str, dict[str, Any]]] = {}
         self.versions: dict[str, str] = {}  # model -> serving version, with or without reference
-        self._counts: dict[str, Counts] = {}
+        self._counts: dict[str, ModelCounts] = {}
         self._impressions: dict[tuple[dt.datetime, int, int, str], list[int]] = {}
         self.dropped = 0
 
-    def _of(self, model: str) -> Counts:
+    def _of(self, model: str) -> ModelCounts:
         found = self._counts.get(model)
         if found is None:
-            found = self._counts[model] = Counts()
+            found = self._counts[model] = ModelCounts()
         return found
 
     # -- what the models did -----------------------------------------------------------------
@@ -175,19 +160,7 @@ class Monitor:
         counts, self._counts = self._counts, {}
         shown, self._impressions = self._impressions, {}
         rows = [
-            StatsRow(
-                model=model,
-                process=self.process,
-                version=self.versions.get(model),
-                calls=c.calls,
-                answers=c.answers,
-                errors=c.errors,
-                fallbacks=c.fallbacks,
-                latency=c.latency,
-                predictions=c.predictions,
-                features=c.features,
-                extra=c.extra,
-            )
+            StatsRow(model, self.process, self.versions.get(model), **asdict(c))
             for model, c in counts.items()
             if not c.empty()
         ]
@@ -197,21 +170,7 @@ class Monitor:
     def put_back(self, rows: list[StatsRow], impressions: list[Impression]) -> None:
         """Counts a failed flush could not keep, to go with the next one."""
         for row in rows:
-            c = self._of(row.model)
-            c.calls += row.calls
-            c.answers += row.answers
-            c.errors += row.errors
-            for target, source in (
-                (c.fallbacks, row.fallbacks),
-                (c.latency, row.latency),
-                (c.predictions, row.predictions),
-                (c.extra, row.extra),
-            ):
-                for key, n in source.items():
-                    _bump(target, key, n)
-            for name, bins in row.features.items():
-                for key, n in bins.items():
-                    _bump(c.features.setdefault(name, {}), key, n)
+            self._of(row.model).add(row)
         for hour, user, movie, source, shown, clicks in impressions:
             key = (hour, user, movie, source)
             slot = self._impressions.setdefault(key, [0, 0])

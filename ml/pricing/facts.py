@@ -28,6 +28,17 @@ SEAT_CATEGORIES_SQL = """
     WHERE NOT coalesce((seat->>'out_of_service')::boolean, false)
 """
 
+# One row per seat ever booked: its show, its category, when it was bought and when cancelled
+# (epoch seconds; NULL: never). Add a WHERE on ``b`` (bookings) or ``sh`` (shows).
+SOLD_SEATS_SQL = f"""
+    WITH seat_cat AS ({SEAT_CATEGORIES_SQL})
+    SELECT b.show_id, sc.category, extract(epoch FROM b.confirmed_at)::float8 AS bought,
+           extract(epoch FROM b.cancelled_at)::float8 AS cancelled
+    FROM bookings b CROSS JOIN LATERAL unnest(b.seats) AS u(label)
+    JOIN shows sh ON sh.id = b.show_id
+    JOIN seat_cat sc ON sc.screen_id = sh.screen_id AND sc.label = u.label
+"""
+
 # One row per show: what does not change while it is on sale.
 SHOW_SQL = """
     SELECT sh.id AS show_id, sh.starts_at, sh.movie_id, sh.screen_id, sh.prices, sh.currency,

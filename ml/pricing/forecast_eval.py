@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ml.pricing.demand import DemandModel
-from ml.pricing.facts import SEAT_CATEGORIES_SQL, load_show_facts
+from ml.pricing.facts import SOLD_SEATS_SQL, load_show_facts
 from ml.pricing.features import BUCKET_EDGES, N_BUCKETS
 from ml.pricing.forecast import Calibration, ForecastRequest, assemble, expected_final, naive_seats
 from ml.pricing.history import Series
@@ -160,18 +160,7 @@ async def _seat_times(
 ) -> Mapping[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per show: each booked seat's confirmation and cancellation time (NaN: never) and its
     category."""
-    rows = await conn.fetch(
-        f"""
-        WITH seat_cat AS ({SEAT_CATEGORIES_SQL})
-        SELECT b.show_id, sc.category, extract(epoch FROM b.confirmed_at)::float8 AS bought,
-               extract(epoch FROM b.cancelled_at)::float8 AS cancelled
-        FROM bookings b CROSS JOIN LATERAL unnest(b.seats) AS u(label)
-        JOIN shows sh ON sh.id = b.show_id
-        JOIN seat_cat sc ON sc.screen_id = sh.screen_id AND sc.label = u.label
-        WHERE b.show_id = ANY($1::bigint[])
-        """,
-        list(show_ids),
-    )
+    rows = await conn.fetch(f"{SOLD_SEATS_SQL} WHERE b.show_id = ANY($1::bigint[])", list(show_ids))
     grouped: dict[int, list[Any]] = {}
     for r in rows:
         grouped.setdefault(r["show_id"], []).append(r)

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ml.pricing.facts import POPULARITY_DAYS, SEAT_CATEGORIES_SQL, SHOW_SQL, holiday_distance
+from ml.pricing.facts import (
+    POPULARITY_DAYS,
+    SEAT_CATEGORIES_SQL,
+    SHOW_SQL,
+    SOLD_SEATS_SQL,
+    holiday_distance,
+)
 from ml.pricing.features import BUCKET_EDGES, N_BUCKETS, Encoders, feature_matrix
 from ml.pricing.optimizer import ACCESSIBLE
 
@@ -133,18 +139,7 @@ async def load_history(conn: Any) -> Series:
         f"SELECT screen_id, category, count(*)::int AS n FROM ({SEAT_CATEGORIES_SQL}) s"
         " GROUP BY 1, 2"
     )
-    seats = await conn.fetch(
-        f"""
-        WITH seat_cat AS ({SEAT_CATEGORIES_SQL})
-        SELECT b.show_id, sc.category, extract(epoch FROM b.confirmed_at)::float8 AS bought,
-               extract(epoch FROM b.cancelled_at)::float8 AS cancelled
-        FROM bookings b CROSS JOIN LATERAL unnest(b.seats) AS u(label)
-        JOIN shows sh ON sh.id = b.show_id
-        JOIN seat_cat sc ON sc.screen_id = sh.screen_id AND sc.label = u.label
-        WHERE sh.starts_at <= $1
-        """,
-        cutoff,
-    )
+    seats = await conn.fetch(f"{SOLD_SEATS_SQL} WHERE sh.starts_at <= $1", cutoff)
     made = await conn.fetch(
         """
         SELECT s.movie_id, t.city_id, extract(epoch FROM b.confirmed_at)::float8 AS at
