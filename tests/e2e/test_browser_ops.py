@@ -1,7 +1,8 @@
 """The operator page in a real browser (Debian's Chromium through Playwright) against the real
 gateway on loopback, over a small demo: a theater admin logs in, sees the charts, a table of
-their theater only and the forecasts section (or its "unavailable"), and exports CSV; a
-customer who logs in is told they have no access."""
+their theater only and the forecasts section (or its "unavailable"), and exports CSV, but not
+model health nor experiments; an ops admin pages through the forecasts, acknowledges an alert
+and stops an experiment; a customer who logs in is told they have no access."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from aiohttp import web
 
 import storage
 from gateway.app import create_app
+from gateway.ops import forecasts_refresh
+from gateway.ops.monitoring_stats import MODELS
 from storage import analytics
+from storage import monitoring as monitoring_store
 from tests.e2e.test_browser import CHROMIUM
 from tests.gateway_support import PASSWORD, Account, gateway_config, make_account
 
@@ -29,6 +33,10 @@ pytestmark = [
 ]
 
 
+PAGE = 25  # forecasts on a page of the table (and in the interval chart)
+OPS_ONLY = ("/admin/models/", "/admin/alerts", "/admin/experiments")
+
+
 class NoEngine:
     async def snapshot(self, show_id: int) -> Any:
         raise AssertionError("the operator page opens no seat map")
@@ -38,8 +46,11 @@ class NoEngine:
 class OpsSite:
     url: str
     admin: Account
+    ops: Account
     customer: Account
     theater_name: str
+    alert_id: int
+    pool: Any
 
 
 @pytest.fixture
@@ -53,16 +64,25 @@ async def ops_site(
         while await analytics.refresh_chunk(conn, limit=5000):
             pass
         theater = await conn.fetchrow("SELECT id, name FROM theaters ORDER BY id LIMIT 1")
+        alert_id = await monitoring_store.open_alert(
+            conn, "latency", "pricing", {"p95_ms": 250.0, "threshold_ms": 200.0}
+        )
+    assert alert_id is not None
     config = gateway_config(database_url, schema, redis_url)
     admin = await make_account(pool, config, "theater_admin", (theater["id"],))
+    ops = await make_account(pool, config, "admin")
     customer = await make_account(pool, config)
-    runner = web.AppRunner(create_app(config, engine=NoEngine()))
+    app = create_app(config, engine=NoEngine())
+    runner = web.AppRunner(app)
     await runner.setup()
     try:
+        assert await forecasts_refresh.refresh(app) > 2 * PAGE  # models off: the naive forecast
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        yield OpsSite(f"http://127.0.0.1:{port}", admin, customer, theater["name"])
+        yield OpsSite(
+            f"http://127.0.0.1:{port}", admin, ops, customer, theater["name"], alert_id, pool
+        )
     finally:
         await runner.cleanup()
         keys = [k async for k in redis.scan_iter(match=config.redis_prefix + "*")]
@@ -70,13 +90,17 @@ async def ops_site(
             await redis.delete(*keys)
 
 
-async def _login(browser: Any, site: OpsSite, who: Account) -> tuple[Any, Any, list[str]]:
+async def _login(
+    browser: Any, site: OpsSite, who: Account, asked: list[str] | None = None
+) -> tuple[Any, Any, list[str]]:
     context = await browser.new_context(
         locale="en-US", accept_downloads=True, viewport={"width": 1280, "height": 900}
     )
     page = await context.new_page()
     problems: list[str] = []  # errors on the page, and requests leaving loopback
     page.on("pageerror", lambda error: problems.append(str(error)))
+    if asked is not None:
+        page.on("request", lambda r: asked.append(r.url))
     page.on(
         "request",
         lambda r: (
@@ -95,10 +119,15 @@ async def test_theater_admin_sees_charts_and_table_and_exports_csv(
 ) -> None:
     from playwright.async_api import expect
 
-    context, page, problems = await _login(browser, ops_site, ops_site.admin)
+    asked: list[str] = []
+    context, page, problems = await _login(browser, ops_site, ops_site.admin, asked)
     try:
         await expect(page.locator("#dashboard")).to_be_visible()
         await expect(page.locator("#login-section")).to_be_hidden()
+        # Model health and experiments are for ops admins: hidden, and never asked for.
+        await expect(page.locator("#model-health")).to_be_hidden()
+        await expect(page.locator("#experiments")).to_be_hidden()
+        await expect(page.get_by_role("heading", name="Model health")).to_have_count(0)
         await page.get_by_label("Group by").select_option("theater")
         await page.get_by_role("button", name="Show").click()
         rows = page.locator("#figures-table tbody tr")
@@ -130,6 +159,7 @@ async def test_theater_admin_sees_charts_and_table_and_exports_csv(
         assert content[0].startswith("key,label,currency,revenue_cents")
         assert content[-1].startswith("total,Total,")
         assert len(content) >= 3
+        assert not [u for u in asked if any(p in u for p in OPS_ONLY)], asked
         assert problems == [], problems
     finally:
         await context.close()
@@ -145,6 +175,103 @@ async def test_a_customer_is_told_there_is_no_access(ops_site: OpsSite, browser:
         await expect(page.locator("#dashboard")).to_be_hidden()
         await page.get_by_role("button", name="Log out").first.click()
         await expect(page.locator("#login-section")).to_be_visible()
+        assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def test_an_ops_admin_pages_forecasts_acks_an_alert_and_stops_an_experiment(
+    ops_site: OpsSite, browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    context, page, problems = await _login(browser, ops_site, ops_site.ops)
+    try:
+        # The revenue chart's labels lie inside the drawing, and both axes say their unit.
+        days = page.locator("#chart-days svg")
+        await expect(days.locator("rect.bar").first).to_be_attached()
+        outside = await days.evaluate(
+            """svg => {
+                const box = svg.getBoundingClientRect();
+                return [...svg.querySelectorAll("text")].filter((t) => {
+                    const r = t.getBoundingClientRect();
+                    return r.left < box.left || r.right > box.right;
+                }).map((t) => t.textContent);
+            }"""
+        )
+        assert outside == [], outside
+        titles = await days.locator("text.axis-title").all_text_contents()
+        assert any(t.startswith("Revenue, ") for t in titles), titles
+        assert any(t.startswith("Tickets") for t in titles), titles
+
+        # Forecasts: 25 a page, the chart showing the page's shows; next and previous.
+        rows = page.locator("#forecasts-table tbody tr")
+        await expect(rows).to_have_count(PAGE)
+        await expect(page.locator("#chart-forecasts circle")).to_have_count(PAGE)
+        pager = page.locator("#forecasts-page")
+        await expect(pager).to_contain_text("Page 1 of ")
+        previous = page.get_by_role("button", name="Previous")
+        await expect(previous).to_be_disabled()
+        first_title = await rows.first.locator("th").inner_text()
+        label = page.locator("#chart-forecasts text.label").first
+        await expect(label).to_have_text(first_title)  # the whole title, on its own line
+        page_one = await rows.first.inner_text()
+        await page.get_by_role("button", name="Next").click()
+        await expect(pager).to_contain_text("Page 2 of ")
+        await expect(page.locator("#forecasts-caption")).to_contain_text(f"shows {PAGE + 1}–")
+        assert await rows.first.inner_text() != page_one
+        await previous.click()
+        await expect(pager).to_contain_text("Page 1 of ")
+        # Flagged first: likely sell-outs, then likely empty, then the rest.
+        await page.get_by_label("Order").select_option("flagged")
+        await expect(pager).to_contain_text("Page 1 of ")
+        await expect(rows).to_have_count(PAGE)
+        flags = [await r.locator("td").last.inner_text() for r in await rows.all()]
+        rank = {"Likely to sell out": 0, "Likely to stay empty": 1, "": 2}
+        assert [rank[f] for f in flags] == sorted(rank[f] for f in flags), flags
+
+        # Model health: a row per model, and the open alert, acknowledged from the keyboard.
+        health = page.locator("#model-health")
+        await expect(health.get_by_role("heading", name="Model health")).to_be_visible()
+        await expect(page.locator("#models-table tbody tr")).to_have_count(len(MODELS))
+        await expect(page.locator("#models-table tbody th")).to_have_text(list(MODELS))
+        ack = page.get_by_role("button", name=f"Acknowledge alert {ops_site.alert_id}")
+        await ack.focus()
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#alerts-table tbody tr").first).to_contain_text("Yes, ")
+        await expect(page.locator("#health-status")).to_have_text(
+            f"Alert {ops_site.alert_id} acknowledged."
+        )
+        async with ops_site.pool.acquire() as conn:
+            acked = await conn.fetchrow(
+                "SELECT acked_at, acked_by FROM alerts WHERE id = $1", ops_site.alert_id
+            )
+        assert acked["acked_at"] is not None and acked["acked_by"] == ops_site.ops.user_id
+
+        # Experiments: the pricing experiment runs; Escape keeps it; confirming stops it.
+        section = page.locator("#experiments")
+        await expect(section.get_by_role("heading", name="Experiments")).to_be_visible()
+        article = section.locator("article").first
+        badge = article.locator("h3 .badge")
+        await expect(badge).to_have_text("running")
+        name = (await article.locator("h3").inner_text()).split()[0]
+        stop = section.get_by_role("button", name=f"Stop {name}")
+        await stop.click()
+        dialog = page.get_by_role("dialog")
+        await expect(dialog).to_be_visible()
+        await page.keyboard.press("Escape")
+        await expect(dialog).to_be_hidden()
+        await expect(badge).to_have_text("running")
+        await stop.click()
+        await dialog.get_by_role("button", name=f"Stop {name}", exact=True).click()
+        await expect(badge).to_have_text("stopped")
+        await expect(stop).to_have_count(0)
+        await expect(page.locator("#experiments-status")).to_contain_text(f"{name} stopped")
+        async with ops_site.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT status, final_arm FROM experiments WHERE name = $1", name
+            )
+        assert (row["status"], row["final_arm"]) == ("stopped", "control")
         assert problems == [], problems
     finally:
         await context.close()
