@@ -53,3 +53,7 @@ class GatewayConfig:
     jobs_enabled: bool = False
     # Operator analytics, forecasts, experiments and monitoring (a ``gateway.ops.OpsConfig``).
     ops: Any = None
+    # Natural-language search (a ``gateway.search.SearchConfig``); None: TF-IDF ranking only.
+    search: Any = None
+    # The booking assistant (a ``gateway.assistant.AssistantConfig``); None: its defaults.
+    assistant: Any = None

@@ -39,6 +39,11 @@ SAGA = web.AppKey("saga", Any)  # payments.Saga, or None when payments are not c
 FUNNEL = web.AppKey("funnel", Any)
 # gateway.ops.experiments_registry.Experiments: arms by cached experiment, buffered exposures
 EXPERIMENTS = web.AppKey("experiments", Any)
+# gateway.search.SearchService: the parser's catalog, the filters, the ranking
+SEARCH = web.AppKey("search", Any)
+# gateway.assistant.engine.ChatEngine; the chat's gateway.ratelimit.Limiter (absent: unlimited)
+ASSISTANT = web.AppKey("assistant", Any)
+ASSISTANT_LIMITER = web.AppKey("assistant_limiter", Any)
 
 # Per-request storage.
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -183,6 +183,23 @@ def payments_config(
     )
 
 
+def _assistant_config(settings: Settings) -> Any:
+    from gateway.assistant.config import AssistantConfig
+    from gateway.rates import Rate
+
+    return AssistantConfig(
+        anthropic_api_key=settings.anthropic_api_key,
+        anthropic_base_url=settings.anthropic_base_url,
+        small_model=settings.assistant_small_model,
+        large_model=settings.assistant_large_model,
+        large_after_turns=settings.assistant_large_after_turns,
+        timeout_s=settings.assistant_timeout_s,
+        conversation_ttl_s=settings.assistant_conversation_ttl_min * 60,
+        rate_user=Rate.parse(settings.rate_chat_user),
+        rate_ip=Rate.parse(settings.rate_chat_ip),
+    )
+
+
 def gateway_config(
     settings: Settings, database_url: str, redis_url: str, payments: Any = None
 ) -> Any:
@@ -229,6 +246,8 @@ def gateway_config(
             models_dir=str(settings.models_path),
         ),
         rate_limits=RateLimits.parse(settings.rate_limits()),
+        assistant=_assistant_config(settings),
+        search=_search_config(settings),
         forwarded_hops=settings.forwarded_hops,
         queue_place_ttl_s=settings.queue_place_ttl_s,
         queue_return_grace_s=settings.queue_return_grace_s,
@@ -261,6 +280,28 @@ async def start_gateway(config: Any, host: str, port: int) -> tuple[Any, str]:
     sockets = runner.addresses
     bound_port = sockets[0][1] if sockets else port
     return runner, f"http://{host}:{bound_port}"
+
+
+def _search_config(settings: Settings) -> Any:
+    from gateway.search import SearchConfig
+
+    return SearchConfig(
+        embeddings=settings.search_embeddings,
+        embedding_budget_s=settings.search_budget_s,
+        catalog_ttl_s=settings.search_catalog_ttl_s,
+        horizon_days=settings.search_horizon_days,
+    )
+
+
+def deploy_search(settings: Settings) -> bool:
+    """The search's embedding deployment, when the weights are installed and the search is
+    to use them (it needs no training); whether it was deployed."""
+    if not settings.search_embeddings:
+        return False
+    from serve.deployments import Scaling
+    from serve.deployments import deploy_search as deploy
+
+    return deploy(Scaling(max_replicas=settings.model_max_replicas))
 
 
 def deploy_models(

@@ -197,6 +197,11 @@ async def _serve_models(settings: Settings, stop: asyncio.Event) -> None:
     for kind, version in deployed.items():
         if version:
             _say(f"models: {kind} {version} serving")
+    try:
+        if await asyncio.to_thread(bootstrap.deploy_search, settings):
+            _say("models: search embeddings serving")
+    except Exception as exc:  # the search ranks with TF-IDF without it
+        _say(f"models: search embeddings not deployed ({exc}); TF-IDF ranks")
     missing = [kind for kind, version in deployed.items() if version is None]
     if not (missing and settings.train_missing_models):
         return

@@ -203,6 +203,34 @@ class Settings(BaseSettings):
     # Budget of one forecast call, in seconds; past it the naive forecast answers.
     forecasts_budget_s: float = Field(default=30.0, gt=0, le=600)
 
+    # -- assistant --
+    # Anthropic API key for the booking assistant (unset: the local assistant answers alone).
+    anthropic_api_key: str | None = None
+    # Base URL of the Messages API (unset: Anthropic's; tests use a loopback replay server).
+    anthropic_base_url: str | None = None
+    # Model for simple turns, and the larger one it hands hard or long conversations to.
+    assistant_small_model: str = "claude-haiku-4-5"
+    assistant_large_model: str = "claude-sonnet-4-5"
+    # Customer turns after which a conversation goes to the larger model.
+    assistant_large_after_turns: int = Field(default=12, ge=1, le=1000)
+    # Budget of one Messages API call in seconds; past it the local assistant answers.
+    assistant_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    # Minutes a chat conversation lives in Redis after its last message.
+    assistant_conversation_ttl_min: int = Field(default=30, ge=1, le=1440)
+    # Chat messages per user and per client address (N/UNIT[:BURST] or off).
+    rate_chat_user: str = "30/min:10"
+    rate_chat_ip: str = "120/min:30"
+
+    # -- search --
+    # Whether `up` deploys the embedding model and the search ranks free text with it.
+    search_embeddings: bool = True
+    # Budget of one embedding call in seconds; past it TF-IDF ranks (design: 200 ms).
+    search_budget_s: float = Field(default=0.2, gt=0, le=10)
+    # Seconds the search keeps its copy of the catalog (titles, places, texts).
+    search_catalog_ttl_s: float = Field(default=300.0, ge=0, le=86400)
+    # Days ahead a query with no time in it looks for shows.
+    search_horizon_days: int = Field(default=7, ge=1, le=60)
+
     @property
     def models_path(self) -> Path:
         return self.models_dir or self.data_dir / "models"

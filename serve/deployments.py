@@ -245,3 +245,76 @@ def undeploy(kinds: tuple[str, ...] = tuple(APPS)) -> None:
             serve.delete(APPS[kind])
         except Exception:  # not deployed
             log.debug("no %s application to delete", kind)
+
+
+# The search: sentence embeddings need no training, so the deployment runs whenever the
+# weights package is installed (``ml.search.available()``).
+SEARCH_APP = "search"  # application and deployment name (gateway.search.SEARCH_APP)
+
+
+class SearchReplica:
+    """Ranks movies by the similarity of a query to their texts. Movie texts are embedded once
+    (cached by content, so a catalog change embeds only what changed; ``index`` warms the
+    cache) and the queries of a batch are embedded together, in a thread."""
+
+    def __init__(self) -> None:
+        _limit_threads()
+        from ml.search import MODEL_NAME, Encoder
+
+        self.encoder = Encoder.load()
+        self.version = MODEL_NAME
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
+    async def rank(self, requests: list[list[Any]]) -> list[dict[str, Any]]:
+        """Each request: a gateway's calls, each ``(query, {movie id: text})``; answers the
+        cosine of the query with each text, in order."""
+        flat = [(call[0], call[1]) for calls in requests for call in calls]
+        scores = await asyncio.to_thread(self.encoder.similarities_many, flat)
+        out, at = [], 0
+        for calls in requests:
+            out.append({"scores": scores[at : at + len(calls)], "version": self.version})
+            at += len(calls)
+        return out
+
+    async def index(self, calls: list[Any]) -> dict[str, Any]:
+        """Each call: ``({movie id: text},)``; embeds the texts not cached yet."""
+        done = [
+            await asyncio.to_thread(self.encoder.index, list(call[0].values())) for call in calls
+        ]
+        return {"indexed": done, "version": self.version}
+
+    def check_health(self) -> None:
+        if self.encoder is None:
+            raise RuntimeError("search: no encoder loaded")
+
+
+def search_application(scaling: Scaling | None = None) -> Any:
+    deployment = serve.deployment(
+        SearchReplica,
+        name=SEARCH_APP,
+        autoscaling_config=(scaling or Scaling()).autoscaling_config(),
+        max_ongoing_requests=64,
+        ray_actor_options={"num_cpus": 0},
+        health_check_period_s=5.0,
+        health_check_timeout_s=10.0,
+        graceful_shutdown_timeout_s=5.0,
+    )
+    return deployment.bind()
+
+
+def deploy_search(scaling: Scaling | None = None) -> bool:
+    """Deploy the search application when the weights are installed; whether it was."""
+    from ml.search import available
+
+    if not available():
+        return False
+    serve.start(proxy_location="Disabled")
+    serve.run(search_application(scaling), name=SEARCH_APP, route_prefix=None)
+    return True
+
+
+def undeploy_search() -> None:
+    try:
+        serve.delete(SEARCH_APP)
+    except Exception:  # not deployed
+        log.debug("no search application to delete")

@@ -439,6 +439,7 @@
       $("#account-panel").hidden = Boolean(tokens);
       $("#account-name").textContent = tokens ? tokens.user.display_name || tokens.user.email : "";
       if (page && page.onAccountChange) page.onAccountChange();
+      if (chat) chat.accountChanged();
     },
   };
 
@@ -2192,6 +2193,44 @@
     skew: () => clockSkewMs,
     route: () => route(),
   });
+
+  // -- the booking assistant's chat panel (chat.js) ---------------------------------------------
+
+  /** The show page of ``showId`` with the chat's hold ``holdId`` on it (restored like a hold
+   * made on the page); resolves to that page, or null if it did not come. */
+  async function showWithHold(showId, holdId) {
+    const tokens = session.get();
+    if (!tokens) {
+      say(FRIENDLY.unauthorized, "error");
+      account.open();
+      return null;
+    }
+    const id = String(showId);
+    const here = () => page instanceof ShowPage && page.showId === id;
+    if (!(here() && page.hold && page.hold.id === holdId)) {
+      sessionStorage.setItem(HOLD_KEY + id, JSON.stringify({ hold_id: holdId,
+        user_id: tokens.user.id }));
+      if (location.hash === `#/show/${id}`) route();
+      else location.hash = `#/show/${id}`;
+    }
+    for (let i = 0; i < 100; i += 1) {
+      if (here() && page.hold && page.hold.id === holdId) return page;
+      await sleep(100);
+    }
+    say("That hold has ended.", "error");
+    return null;
+  }
+
+  let chat = null;
+  chat = window.SeatserverChat ? window.SeatserverChat({
+    h, formatMoney, showTime, session, refreshTokens, mmss,
+    openHold: (showId, holdId) => showWithHold(showId, holdId),
+    // The chat's checkout: the show page's own payment step for that hold (its open attempt).
+    openCheckout: async (showId, holdId) => {
+      const show = await showWithHold(showId, holdId);
+      if (show && show.q("#payment-panel").hidden) await show.payments.open();
+    },
+  }) : null;
 
   // -- start -----------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import actors
 import storage
 from gateway.app import create_app
 from gateway.routes import ENDPOINTS
+from storage import assistant as chat_rows
 from storage import monitoring as alert_rows
 from storage import risk
 from tests.conftest import random_ref
@@ -64,6 +65,12 @@ class World:
             )
         async with pool.acquire() as conn:  # an alert for ops to acknowledge
             self.alert = await alert_rows.open_alert(conn, "latency", "fraud", {"p99_ms": 300})
+        async with pool.acquire() as conn:  # a conversation handed to a person
+            conversation = "c_" + uuid.uuid4().hex
+            handoff = await chat_rows.open_handoff(
+                conn, conversation, self.customer.user_id, "requested", []
+            )
+        self.handoff = handoff.id
 
     def n(self) -> int:
         return next(self.counter)
@@ -236,6 +243,19 @@ ROUTES: dict[str, tuple[str, Callable[[World], Request]]] = {
     "stop_experiment": (
         "ops",
         lambda w: ("POST", "/api/v1/admin/experiments/pricing-1/stop", {"arm": "control"}),
+    ),
+    "list_handoffs": ("ops", lambda w: ("GET", "/api/v1/admin/chat/handoffs", None)),
+    "take_handoff": (
+        "ops",
+        lambda w: ("POST", f"/api/v1/admin/chat/handoffs/{w.handoff}/take", None),
+    ),
+    "answer_handoff": (
+        "ops",
+        lambda w: ("POST", f"/api/v1/admin/chat/handoffs/{w.handoff}/answer", {"text": "Hi"}),
+    ),
+    "close_handoff": (
+        "ops",
+        lambda w: ("POST", f"/api/v1/admin/chat/handoffs/{w.handoff}/close", None),
     ),
 }
 
