@@ -278,10 +278,12 @@ class Settings(BaseSettings):
             RefundPolicy.parse(self.refund_policy)
         except PolicyError as exc:
             raise ValueError(f"SEATSERVER_REFUND_POLICY: {exc}") from exc
-        from gateway.rates import RateLimits
+        from gateway.rates import Rate, RateLimits
 
         try:
             RateLimits.parse(self.rate_limits())
+            Rate.parse(self.rate_chat_user)
+            Rate.parse(self.rate_chat_ip)
         except ValueError as exc:
             raise ValueError(f"SEATSERVER_RATE_*: {exc}") from exc
         if self.fraud_verify_at >= self.fraud_block_at:

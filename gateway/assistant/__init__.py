@@ -91,13 +91,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 
-def _local_assistant() -> Any:
-    try:
-        from gateway.assistant.local import LocalAssistant
-    except ImportError:  # not built yet: the engine hands every turn over plainly
-        log.warning("assistant: no local assistant; turns without Claude go to a person")
-        return None
-    return LocalAssistant()
+def _local_assistant(app: web.Application) -> Any:
+    """The local assistant, quoting refunds by this deployment's policy."""
+    from gateway.assistant.local import LocalAssistant
+    from payments.policy import RefundPolicy
+
+    payments = app[keys.CONFIG].payments
+    if payments is None:
+        return LocalAssistant()
+    return LocalAssistant(policy=RefundPolicy.parse(payments.refund_policy))
 
 
 async def assistant_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -115,7 +117,7 @@ async def assistant_ctx(app: web.Application) -> AsyncIterator[None]:
         client = client_of(config)
         claude = ClaudeAssistant(client, config)
     app[keys.ASSISTANT] = ChatEngine(
-        app, config, conversations, claude=claude, local=_local_assistant()
+        app, config, conversations, claude=claude, local=_local_assistant(app)
     )
     if config.rate_user is not None or config.rate_ip is not None:
         from gateway.ratelimit import Limiter

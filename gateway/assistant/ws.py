@@ -1,10 +1,11 @@
 """The chat websocket, ``GET /ws/chat``.
 
 The client sends ``{"type": "auth", "access_token": "…"}`` first (``{"type": "auth"}`` to stay
-a visitor), optionally ``{"type": "resume", "conversation_id": "…"}``, then
-``{"type": "message", "text": "…"}`` as often as it likes. The server answers ``{"type":
-"ready", "conversation_id", "escalated", "messages"}`` after auth (a new conversation) and after
-a resume (that one, with its messages), ``{"type": "reply", "text", "cards", "source",
+a visitor; with ``"conversation_id"`` to go on with that conversation), later perhaps
+``{"type": "resume", "conversation_id": "…"}``, and ``{"type": "message", "text": "…"}`` as
+often as it likes. The server answers ``{"type": "ready", "conversation_id", "escalated",
+"messages"}`` after auth (the conversation asked for with its messages, or a new one when it
+expired or is someone else's) and after a resume, ``{"type": "reply", "text", "cards", "source",
 "escalated"}`` per message, ``{"type": "agent", "text"}`` whenever a person answers (through
 Redis pub/sub), and ``{"type": "error", "code", "message"}`` for a refused message (the socket
 stays open). A bad first message closes with 4400, a bad token with 4401.
@@ -23,7 +24,7 @@ from aiohttp import WSMsgType, web
 from gateway import keys
 from gateway.assistant import handoff
 from gateway.assistant.views import pay_chat_limit
-from gateway.errors import ApiError, BadRequest, ValidationFailed, describe
+from gateway.errors import ApiError, BadRequest, ResourceNotFound, ValidationFailed, describe
 from gateway.fanout import CLOSE_GRACE_S, MAX_FRAME
 
 log = logging.getLogger(__name__)
@@ -62,19 +63,29 @@ async def _read(ws: web.WebSocketResponse, timeout: float | None = None) -> dict
     return data
 
 
-async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> Any:
+async def _authenticate(request: web.Request, ws: web.WebSocketResponse) -> tuple[Any, str | None]:
+    """The principal (None: a visitor) and the conversation the client wants to go on with."""
     try:
         first = await _read(ws, AUTH_TIMEOUT_S)
     except TimeoutError:
         raise BadRequest('send {"type": "auth", "access_token": ...} first') from None
     if first is None or first.get("type") != "auth":
         raise BadRequest('send {"type": "auth", "access_token": ...} first')
+    wanted = _conversation_id(first.get("conversation_id"), optional=True)
     token = first.get("access_token")
     if token is None:
-        return None
+        return None, wanted
     if not isinstance(token, str):
         raise BadRequest("access_token must be a string")
-    return request.app[keys.AUTH].verify(token)
+    return request.app[keys.AUTH].verify(token), wanted
+
+
+def _conversation_id(value: Any, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not 3 <= len(value) <= 80:
+        raise ValidationFailed("conversation_id must be a conversation's id")
+    return value
 
 
 class _Session:
@@ -161,7 +172,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     session: _Session | None = None
     try:
         try:
-            principal = await _authenticate(request, ws)
+            principal, wanted = await _authenticate(request, ws)
         except Exception as exc:
             status = await _error(ws, exc)
             await ws.close(code=CLOSE_UNAUTHORIZED if status == 401 else CLOSE_BAD)
@@ -169,7 +180,10 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
                 raise
             return ws
         session = _Session(request, ws, principal)
-        await session.use(None)
+        try:
+            await session.use(wanted)
+        except ResourceNotFound:  # expired, or not theirs: a new conversation
+            await session.use(None)
         await _serve(session)
     finally:
         sockets.discard(ws)
@@ -189,10 +203,7 @@ async def _serve(session: _Session) -> None:
             if kind == "message":
                 await session.message(data)
             elif kind == "resume":
-                wanted = data.get("conversation_id")
-                if not isinstance(wanted, str) or not 3 <= len(wanted) <= 80:
-                    raise ValidationFailed("conversation_id must be a conversation's id")
-                await session.use(wanted)
+                await session.use(_conversation_id(data.get("conversation_id")))
             else:
                 raise BadRequest('send {"type": "message", "text": ...}')
         except ApiError as exc:

@@ -1,7 +1,7 @@
 /* Seatserver web page: the chat panel of the booking assistant.
  *
  * A button opens a panel that talks to /ws/chat: it sends {"type": "auth", "access_token"} with
- * the page's session (or {"type": "auth"} logged out), {"type": "resume", "conversation_id"} when
+ * the page's session (or {"type": "auth"} logged out), with "conversation_id" when
  * this tab has a conversation, then {"type": "message", "text"}; it shows each
  * {"type": "reply", "text", "cards", "source", "escalated"}, a person's {"type": "agent"} answers,
  * and {"type": "error"}. After a drop it reconnects and resumes the same conversation.
@@ -31,7 +31,6 @@ window.SeatserverChat = (kit) => {
   let queued = []; // texts typed while (re)connecting
   let connectedAs = null; // the user id the socket speaks for (null: a visitor)
   let resuming = null; // the conversation asked back, until its "ready" (or an error) comes
-  let fresh = null; // the new conversation the server opened meanwhile
   let spoken = false; // this page load has messages of its own in the log
   const timers = new Set();
 
@@ -212,11 +211,10 @@ window.SeatserverChat = (kit) => {
     socket.addEventListener("open", () => {
       const tokens = session.get();
       connectedAs = tokens ? tokens.user.id : null;
-      socket.send(JSON.stringify(tokens
-        ? { type: "auth", access_token: tokens.access_token } : { type: "auth" }));
       resuming = saved();
-      fresh = null;
-      if (resuming) socket.send(JSON.stringify({ type: "resume", conversation_id: resuming }));
+      const auth = tokens ? { type: "auth", access_token: tokens.access_token } : { type: "auth" };
+      if (resuming) auth.conversation_id = resuming; // the same conversation, if it still lives
+      socket.send(JSON.stringify(auth));
     });
     socket.addEventListener("message", (event) => {
       let msg;
@@ -241,12 +239,9 @@ window.SeatserverChat = (kit) => {
   function receive(msg) {
     switch (msg.type) {
       case "ready":
-        // After auth the server opens a new conversation; a resume's own "ready" follows.
-        if (resuming && msg.conversation_id !== resuming) {
-          fresh = msg.conversation_id;
-          break;
-        }
-        if (resuming) restore(msg.messages || []);
+        // The conversation asked for, or a new one when it expired.
+        if (resuming && msg.conversation_id === resuming) restore(msg.messages || []);
+        else if (resuming) sessionStorage.removeItem(CONV_KEY);
         resuming = null;
         begin(msg.conversation_id, msg.escalated);
         break;
@@ -290,12 +285,6 @@ window.SeatserverChat = (kit) => {
   }
 
   async function failed(msg) {
-    if (resuming) { // the conversation expired: go on with the new one
-      sessionStorage.removeItem(CONV_KEY);
-      resuming = null;
-      if (fresh) begin(fresh, false);
-      return;
-    }
     if (["token_expired", "invalid_token"].includes(msg.code) && session.get()) {
       try {
         await refreshTokens();

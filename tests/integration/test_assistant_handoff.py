@@ -108,13 +108,23 @@ async def test_escalation_and_the_human_queue(client: Any, pool: Any, config: An
     assert agent == {"type": "agent", "text": "Hi Alice!"}
     await ws.close()
 
-    ws = await client.ws_connect("/ws/chat")  # back later: the answer is in the conversation
-    await ws.send_json({"type": "auth", "access_token": alice.token})
-    await _receive(ws, "ready")
+    bob = await make_account(pool, config)  # someone else's conversation: a new one of his own
+    ws = await client.ws_connect("/ws/chat")
+    await ws.send_json({"type": "auth", "access_token": bob.token, "conversation_id": conv})
+    fresh = await _receive(ws, "ready")
+    assert fresh["conversation_id"] != conv and fresh["messages"] == []
     await ws.send_json({"type": "resume", "conversation_id": conv})
+    refused = await _receive(ws, "error")
+    assert refused["code"] == "not_found"
+    await ws.close()
+
+    ws = await client.ws_connect("/ws/chat")  # back later: the answer is in the conversation
+    await ws.send_json({"type": "auth", "access_token": alice.token, "conversation_id": conv})
     resumed = await _receive(ws, "ready")
     assert resumed["conversation_id"] == conv and resumed["escalated"] is True
     assert {"role": "agent", "content": "Hi Alice!"} in resumed["messages"]
+    await ws.send_json({"type": "resume", "conversation_id": conv})  # the later message, too
+    assert (await _receive(ws, "ready"))["conversation_id"] == conv
 
     status, closed = await _admin(client, ops, "POST", path + "/close")
     assert status == 200 and closed["status"] == "closed"

@@ -45,16 +45,15 @@ class ChatSocket:
         resume: str | None = None,
     ) -> ChatSocket:
         ws = await shop.client.ws_connect("/ws/chat")
-        auth = (
-            {"type": "auth"} if account is None else {"type": "auth", "access_token": account.token}
-        )
+        auth: dict[str, Any] = {"type": "auth"}
+        if account is not None:
+            auth["access_token"] = account.token
+        if resume is not None:  # as the page does after a drop
+            auth["conversation_id"] = resume
         await ws.send_json(auth)
         ready = await ws.receive_json(timeout=10)
         assert ready["type"] == "ready", ready
-        if resume is not None:
-            await ws.send_json({"type": "resume", "conversation_id": resume})
-            ready = await ws.receive_json(timeout=10)
-            assert ready["type"] == "ready" and ready["conversation_id"] == resume, ready
+        assert resume is None or ready["conversation_id"] == resume, ready
         chat = cls(ws)
         chat.conversation_id = ready["conversation_id"]
         return chat
