@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 #: Serve application name of each model kind; each application holds one deployment.
 APPS = {"recommender": "recommender", "pricing": "pricing", "fraud": "fraud"}
 BATCH_WAIT_S = 0.002
+# Replicas log warnings and errors, not a line per request (Serve's access log at INFO).
+QUIET = {"log_level": "WARNING", "enable_access_log": False}
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ def application(kind: str, models_dir: Path, scaling: Scaling, reload_s: float =
         health_check_period_s=5.0,
         health_check_timeout_s=10.0,
         graceful_shutdown_timeout_s=5.0,
+        logging_config=QUIET,
     )
     return deployment.bind(str(models_dir), reload_s)
 
@@ -298,6 +301,7 @@ def search_application(scaling: Scaling | None = None) -> Any:
         health_check_period_s=5.0,
         health_check_timeout_s=10.0,
         graceful_shutdown_timeout_s=5.0,
+        logging_config=QUIET,
     )
     return deployment.bind()
 

@@ -257,8 +257,10 @@ async def list_forecasts(
     starts_from: dt.datetime,
     starts_to: dt.datetime,
     limit: int,
+    after: tuple[dt.datetime, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Latest forecasts of shows starting in [from, to), by start; ``theater_ids`` None: all."""
+    """Latest forecasts of shows starting in [from, to), by start and id, from after ``after``
+    (the start and id of the last row of the previous page); ``theater_ids`` None: all."""
     rows = await conn.fetch(
         """
         SELECT f.*, sh.starts_at, m.title AS movie_title, t.name AS theater_name
@@ -269,6 +271,7 @@ async def list_forecasts(
           AND ($3::bigint[] IS NULL OR t.id = ANY($3::bigint[]))
           AND ($4::bigint IS NULL OR t.city_id = $4)
           AND ($5::text IS NULL OR f.flag = $5)
+          AND ($7::timestamptz IS NULL OR (sh.starts_at, sh.id) > ($7, $8::bigint))
         ORDER BY sh.starts_at, sh.id
         LIMIT $6
         """,
@@ -278,6 +281,8 @@ async def list_forecasts(
         city_id,
         flag,
         limit,
+        None if after is None else after[0],
+        None if after is None else after[1],
     )
     return [dict(r) for r in rows]
 

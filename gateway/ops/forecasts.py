@@ -16,6 +16,7 @@ from typing import Any
 from gateway import keys
 from gateway.auth import require_theater_admin
 from gateway.endpoint import Call, Endpoint
+from gateway.errors import ValidationFailed
 from gateway.ops import forecasts_refresh as jobs
 from gateway.ops import forecasts_schemas as s
 from gateway.ops.config import OpsConfig
@@ -61,8 +62,26 @@ async def list_forecasts(call: Call) -> dict[str, Any]:
             starts_from=starts_from,
             starts_to=starts_to,
             limit=q.limit,
+            after=_cursor(q.after),
         )
-    return {"forecasts": [_public(r) for r in rows]}
+    last = rows[-1] if len(rows) == q.limit else None
+    more = None if last is None else f"{_micros(last['starts_at'])}:{last['show_id']}"
+    return {"forecasts": [_public(r) for r in rows], "next": more}
+
+
+def _micros(at: dt.datetime) -> int:
+    return int(at.timestamp()) * 1_000_000 + at.microsecond
+
+
+def _cursor(after: str | None) -> tuple[dt.datetime, int] | None:
+    """The (start, show id) a page's ``next`` names."""
+    if after is None:
+        return None
+    micros, show_id = (int(part) for part in after.split(":"))
+    if micros > 4_102_444_800_000_000 or show_id > 2**63 - 1:  # 2100-01-01
+        raise ValidationFailed("after is not a page's next", {"after": after})
+    at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
+    return at, show_id
 
 
 def _public(r: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,11 @@ class ForecastsQuery(Strict):
         None, description="shows starting before this instant (default: 7 days after from)"
     )
     limit: int = Field(200, ge=1, le=MAX_FORECASTS)
+    after: str | None = Field(
+        None,
+        pattern=r"^[0-9]{1,16}:[0-9]{1,19}$",
+        description="the previous page's `next`: the forecasts after its last show",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ForecastsQuery:
@@ -58,6 +63,7 @@ class ForecastOut(BaseModel):
 
 class ForecastsOut(BaseModel):
     forecasts: list[ForecastOut]
+    next: str | None = Field(None, description="pass as `after` for the next page; null: no more")
 
 
 class AccuracyQuery(Strict):

@@ -169,6 +169,17 @@ async def test_a_theater_admin_reads_only_their_theaters(site: Any, pool: Any, c
     )
     assert resp.status == 403
 
+    pages, after = [], None  # a page at a time: each show once, in order of start
+    while True:
+        params = {"limit": "1"} | ({} if after is None else {"after": after})
+        resp = await client.get(path, params=params, headers=ops.headers)
+        page = await resp.json()
+        assert resp.status == 200, page
+        pages += [f["show_id"] for f in page["forecasts"]]
+        if (after := page["next"]) is None:
+            break
+    assert pages == [f["show_id"] for f in body["forecasts"]] and len(pages) == 2
+
     resp = await client.get(path, params={"flag": "empty"}, headers=ops.headers)
     assert {f["show_id"] for f in (await resp.json())["forecasts"]} == {mine, other}  # 0 sold
     resp = await client.get(path, params={"flag": "sell_out"}, headers=ops.headers)
@@ -183,6 +194,8 @@ async def test_a_theater_admin_reads_only_their_theaters(site: Any, pool: Any, c
         {"theater_id": "-1"},
         {"from": "2026-12-10T00:00:00Z", "to": "2026-12-09T00:00:00Z"},
         {"from": "yesterday"},
+        {"after": "12:x"},
+        {"after": "9999999999999999:1"},
     ],
 )
 async def test_bad_input_is_refused(site: Any, pool: Any, config: Any, params: Any) -> None:
