@@ -438,8 +438,11 @@
     emptiest: "emptiest first",
   };
   const PAGE_SIZE = 25;
-  const FETCH_LIMIT = 1000;  // the endpoint's most; the status says when there were more
-  const forecastState = { items: [], page: 0, truncated: false };
+  // Shows fetched at a time (the endpoint's most, or ?forecast_limit=N); "Load the next
+  // shows" follows the answer's `next`.
+  const FETCH_LIMIT = Math.min(1000, Math.max(1,
+    Math.floor(Number(new URLSearchParams(location.search).get("forecast_limit"))) || 1000));
+  const forecastState = { items: [], page: 0, next: null };
 
   const when = (iso) => new Date(iso).toLocaleString("en-US", {
     weekday: "short", month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
@@ -523,11 +526,51 @@
     if (shown.length) drawForecastChart(shown, first);
   }
 
-  function forecastsPath(flag) {
+  function forecastsPath(flag, after) {
     const params = new URLSearchParams({ limit: String(FETCH_LIMIT) });
     if ($("theater").value) params.set("theater_id", $("theater").value);
     if (flag) params.set("flag", flag);
+    if (after) params.set("after", after);
     return `/admin/analytics/forecasts?${params}`;
+  }
+
+  /** Adds the forecasts of answers not yet listed; where the listing goes on (the answer
+   * whose shows come in order of start, unflagged or the one flag asked for). */
+  function absorb(answers) {
+    const seen = new Set(forecastState.items.map((f) => f.show_id));
+    for (const answer of answers) {
+      for (const f of Array.isArray(answer && answer.forecasts) ? answer.forecasts : []) {
+        if (!seen.has(f.show_id)) {
+          seen.add(f.show_id);
+          forecastState.items.push(f);
+        }
+      }
+    }
+    const last = answers[answers.length - 1];
+    forecastState.next = (last && last.next) || null;
+  }
+
+  function forecastsStatus() {
+    const n = forecastState.items.length;
+    $("forecasts-more").hidden = !forecastState.next;
+    $("forecasts-status").textContent = !n ? "No forecasts for these shows."
+      : `${integer.format(n)} shows forecast`
+        + (forecastState.next ? "; later shows follow with “Load the next shows”." : ".");
+  }
+
+  async function loadMoreForecasts() {
+    const more = $("forecasts-more");
+    if (!forecastState.next) return;
+    more.disabled = true;
+    try {
+      absorb([await api(forecastsPath($("flag").value, forecastState.next))]);
+      drawForecasts();
+      forecastsStatus();
+    } catch (err) {
+      if (!handleAuth(err)) $("forecasts-status").textContent = "Could not load more forecasts.";
+    } finally {
+      more.disabled = false;
+    }
   }
 
   async function loadForecasts() {
@@ -537,28 +580,20 @@
     status.textContent = "Loading forecasts…";
     try {
       // Flagged first without a flag filter: the flagged shows are fetched on their own, so
-      // that none is missed behind the limit.
+      // that none is missed behind the limit (the unflagged listing goes last: it goes on).
       const wanted = flag ? [flag] : $("forecast-order").value === "flagged" ? ["sell_out", "empty", ""] : [""];
       const answers = await Promise.all(wanted.map((f) => api(forecastsPath(f))));
-      const seen = new Map();
-      for (const answer of answers) {
-        for (const f of Array.isArray(answer && answer.forecasts) ? answer.forecasts : []) {
-          if (!seen.has(f.show_id)) seen.set(f.show_id, f);
-        }
-      }
-      forecastState.items = [...seen.values()];
-      forecastState.truncated = answers.some((a) => a && a.forecasts && a.forecasts.length >= FETCH_LIMIT);
+      forecastState.items = [];
+      absorb(answers);
       forecastState.page = 0;
       drawForecasts();
-      const n = forecastState.items.length;
-      status.textContent = !n ? "No forecasts for these shows."
-        : `${integer.format(n)} shows forecast`
-          + (forecastState.truncated ? ` (the first ${integer.format(FETCH_LIMIT)} to start; narrow by theater to see more).` : ".");
+      forecastsStatus();
     } catch (err) {
       if (handleAuth(err)) return;
       table.hidden = true;
       $("forecasts-figure").hidden = true;
       $("forecasts-pager").hidden = true;
+      $("forecasts-more").hidden = true;
       status.textContent = "Forecasts unavailable.";
     }
   }
@@ -888,6 +923,7 @@
     });
     $("forecasts-prev").addEventListener("click", () => turnPage(-1));
     $("forecasts-next").addEventListener("click", () => turnPage(1));
+    $("forecasts-more").addEventListener("click", loadMoreForecasts);
     render();
   }
 

@@ -91,7 +91,7 @@ async def ops_site(
 
 
 async def _login(
-    browser: Any, site: OpsSite, who: Account, asked: list[str] | None = None
+    browser: Any, site: OpsSite, who: Account, asked: list[str] | None = None, path: str = "/ops"
 ) -> tuple[Any, Any, list[str]]:
     context = await browser.new_context(
         locale="en-US", accept_downloads=True, viewport={"width": 1280, "height": 900}
@@ -107,7 +107,7 @@ async def _login(
             problems.append(r.url) if not r.url.startswith((site.url, "data:", "blob:")) else None
         ),
     )
-    await page.goto(f"{site.url}/ops")
+    await page.goto(f"{site.url}{path}")
     await page.get_by_label("Email").fill(who.email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.keyboard.press("Enter")  # the form submits from the keyboard
@@ -273,5 +273,32 @@ async def test_an_ops_admin_pages_forecasts_acks_an_alert_and_stops_an_experimen
             )
         assert (row["status"], row["final_arm"]) == ("stopped", "control")
         assert problems == [], problems
+    finally:
+        await context.close()
+
+
+async def test_more_forecasts_load_page_after_page(ops_site: OpsSite, browser: Any) -> None:
+    from playwright.async_api import expect
+
+    context, page, problems = await _login(
+        browser, ops_site, ops_site.ops, path="/ops?forecast_limit=20"
+    )
+    try:
+        status = page.locator("#forecasts-status")
+        more = page.get_by_role("button", name="Load the next shows")
+        await expect(status).to_contain_text("20 shows forecast")
+        await more.click()
+        await expect(status).to_contain_text("40 shows forecast")
+        for _ in range(50):  # the rest, 20 at a time, until the API says there is no more
+            if not await more.is_visible():
+                break
+            await more.click()
+            await expect(page.locator("#forecasts-more")).to_be_enabled()  # the answer is in
+        else:
+            raise AssertionError("the forecasts never came to an end")
+        total = int((await status.inner_text()).split()[0].replace(",", ""))
+        assert total > 50
+        await expect(page.locator("#forecasts-page")).to_contain_text(f"of {total:,})")
+        assert problems == []
     finally:
         await context.close()
