@@ -83,14 +83,18 @@ class ModelCall:
         breaker: CircuitBreaker | None = None,
         enabled: bool = True,
         observer: Callable[[str, str, str | None, float | None], None] | None = None,
+        label: str | None = None,
     ) -> None:
         if budget_s <= 0:
             raise ValueError("budget_s must be positive")
         self.app, self.deployment, self.method, self.key = app, deployment, method, key
+        # The name its answers are counted under (the deployment's, unless a second method of
+        # one deployment is counted apart).
+        self.label = label or deployment
         self.budget_s = budget_s
         self.breaker = breaker or CircuitBreaker(failure_threshold=3, reset_after_s=5.0)
         self.enabled = enabled
-        # Told of every answer: (deployment, source, fallback reason, seconds to the answer).
+        # Told of every answer: (label, source, fallback reason, seconds to the answer).
         self.observer = observer
         self._handle: Any = None
         self._looked_at = -HANDLE_RETRY_S
@@ -117,10 +121,10 @@ class ModelCall:
         if outcome[0] != "model":
             return self._fallback(fallback, outcome[0])
         took = time.perf_counter() - started
-        LATENCY.labels(self.deployment).observe(took)
-        ANSWERS.labels(self.deployment, "model", "").inc()
+        LATENCY.labels(self.label).observe(took)
+        ANSWERS.labels(self.label, "model", "").inc()
         if self.observer is not None:
-            self.observer(self.deployment, "model", None, took)
+            self.observer(self.label, "model", None, took)
         return Answer(outcome[1], "model", outcome[2])
 
     async def _send(self, handle: Any) -> None:
@@ -164,9 +168,9 @@ class ModelCall:
             self._sender = None
 
     def _fallback(self, fallback: Callable[[], T], reason: str) -> Answer[T]:
-        ANSWERS.labels(self.deployment, "fallback", reason).inc()
+        ANSWERS.labels(self.label, "fallback", reason).inc()
         if self.observer is not None:
-            self.observer(self.deployment, "fallback", reason, None)
+            self.observer(self.label, "fallback", reason, None)
         return Answer(fallback(), "fallback", None, reason)
 
     def _current_handle(self) -> Any:

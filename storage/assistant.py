@@ -12,10 +12,10 @@ open handoff per conversation at most (a unique partial index).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from storage.catalog import _local as local_time
 from storage.errors import NotFound
 
 REASONS = ("requested", "failures", "refund_dispute", "unavailable")
@@ -42,15 +42,12 @@ _COLUMNS = """id, conversation_id, user_id, reason, transcript, status, taken_by
 
 
 def _handoff(r: Any) -> Handoff:
-    transcript = r["transcript"]
-    if isinstance(transcript, str):
-        transcript = json.loads(transcript)
     return Handoff(
         id=r["id"],
         conversation_id=r["conversation_id"],
         user_id=r["user_id"],
         reason=r["reason"],
-        transcript=list(transcript),
+        transcript=list(r["transcript"]),
         status=r["status"],
         taken_by=r["taken_by"],
         created_at=r["created_at"],
@@ -247,21 +244,13 @@ async def upcoming_shows(
             theater_id=r["theater_id"],
             theater_name=r["theater_name"],
             city_id=r["city_id"],
-            starts_at=_in_zone(r["starts_at"], r["time_zone"]),
+            starts_at=local_time(r["starts_at"], r["time_zone"]),
             status=r["status"],
-            prices=dict(r["prices"])
-            if not isinstance(r["prices"], str)
-            else json.loads(r["prices"]),
+            prices=dict(r["prices"]),
             currency=r["currency"],
         )
         for r in rows
     ]
-
-
-def _in_zone(instant: dt.datetime, time_zone: str) -> dt.datetime:
-    from zoneinfo import ZoneInfo
-
-    return instant.astimezone(ZoneInfo(time_zone))
 
 
 async def movies_titled(conn: Any, text: str, *, limit: int = 5) -> list[dict[str, Any]]:

@@ -17,17 +17,16 @@ by ``flush`` (an unleased job in every gateway), never on the request path.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from gateway.showinfo import TtlCache
+from ml.pricing.arms import hash_point
 from storage import experiments as store
 
 log = logging.getLogger(__name__)
 
-_SCALE = float(2**64)
 MAX_PENDING = 100_000  # exposures buffered between flushes; beyond, new ones wait for the next
 MAX_SEEN = 200_000  # users already flushed, remembered so they are not written again
 
@@ -41,8 +40,7 @@ def assign(name: str, user_id: int, arms: Sequence[tuple[str, float]]) -> str:
     """
     if not arms:
         raise ValueError("an experiment needs arms")
-    digest = hashlib.sha256(f"{name}:{int(user_id)}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") / _SCALE
+    point = hash_point(name, user_id)
     edge = 0.0
     for arm, share in arms:
         edge += share

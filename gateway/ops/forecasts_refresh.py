@@ -34,20 +34,6 @@ REDO_FALLBACK_S = 300.0
 _CALLS: weakref.WeakKeyDictionary[web.Application, ModelCall] = weakref.WeakKeyDictionary()
 
 
-class ForecastCall(ModelCall):
-    """The pricing deployment's ``forecast`` method, counted as ``pricing_forecast``."""
-
-    def __init__(self, budget_s: float, *, enabled: bool) -> None:
-        super().__init__(
-            "pricing", "pricing_forecast", "forecast", budget_s, key="forecasts", enabled=enabled
-        )
-
-    def _lookup(self) -> Any:
-        from ray import serve
-
-        return serve.get_deployment_handle("pricing", app_name=self.app)
-
-
 def ops_config(app: web.Application) -> OpsConfig:
     return app[keys.CONFIG].ops or OpsConfig()
 
@@ -58,7 +44,15 @@ def forecast_call(app: web.Application) -> ModelCall:
     if call is None:
         models = app[keys.CONFIG].models
         enabled = bool(models is not None and models.enabled)
-        call = _CALLS[app] = ForecastCall(ops_config(app).forecasts_budget_s, enabled=enabled)
+        call = _CALLS[app] = ModelCall(
+            "pricing",
+            "pricing",
+            "forecast",
+            ops_config(app).forecasts_budget_s,
+            key="forecasts",
+            enabled=enabled,
+            label="pricing_forecast",
+        )
     return call
 
 

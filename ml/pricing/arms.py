@@ -22,6 +22,12 @@ def assign_arm(user_id: int, *, experiment: str = "pricing-1", dynamic_share: fl
         raise ValueError("dynamic_share must be within 0..1")
     if not experiment:
         raise ValueError("experiment needs a name")
+    return "dynamic" if hash_point(experiment, user_id) < dynamic_share else "control"
+
+
+def hash_point(experiment: str, user_id: int) -> float:
+    """Where ``user_id`` falls in ``experiment``: uniform in [0, 1), the same in every process
+    (sha256 of "experiment:user"); arms laid end to end by their shares take the user whose
+    point falls in theirs."""
     digest = hashlib.sha256(f"{experiment}:{int(user_id)}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") / _SCALE  # uniform in [0, 1)
-    return "dynamic" if point < dynamic_share else "control"
+    return int.from_bytes(digest[:8], "big") / _SCALE
