@@ -104,6 +104,9 @@ async def _ops_page(_: web.Request) -> web.FileResponse:
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[keys.CONFIG]
+    if config.keyring is None:
+        raise ValueError("GatewayConfig.keyring is not set: personal data cannot be sealed")
+    app[keys.KEYRING] = config.keyring
     pool = await storage.create_pool(
         config.database_url,
         schema=config.database_schema,

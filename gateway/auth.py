@@ -85,6 +85,7 @@ def _digest(refresh_token: str) -> bytes:
 class Auth:
     def __init__(self, config: GatewayConfig, pool: Any, redis: Any) -> None:
         self._config = config
+        self.keyring = config.keyring
         self._pool = pool
         self._redis = redis
         self._hasher = PasswordHasher(
@@ -195,7 +196,7 @@ class Auth:
                 found = await storage.take_refresh_token(conn, _digest(refresh_token))
                 fresh = found is not None and found.revoked_at is None and found.replaced_at is None
                 if fresh and found is not None and found.expires_at > dt.datetime.now(dt.UTC):
-                    user = await storage.get_user(conn, found.user_id)
+                    user = await storage.get_user(conn, found.user_id, keyring=self.keyring)
                     return user, await self.issue(conn, user, found.family)
             if found is None:
                 raise Unauthorized("unknown refresh token", code="invalid_token")

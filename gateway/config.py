@@ -12,6 +12,8 @@ class GatewayConfig:
     redis_url: str
     database_schema: str = "public"
     jwt_secret: str = "dev-only-insecure-secret-change-me"
+    # The ``storage.Keyring`` that seals emails and phone numbers (required to start).
+    keyring: Any = None
     # Ray namespace where the show directory runs.
     ray_namespace: str = "seatserver"
     # Prefix of every Redis key the gateway writes (tests give each their own).

@@ -70,6 +70,10 @@ class Endpoint:
     extra_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
     # Other content types the answer may come in, as text (e.g. "text/csv" for an export).
     media_types: tuple[str, ...] = ()
+    # What the audit log calls this call ("personal_data.export", say): set on every endpoint
+    # that reads personal data; staff endpoints that change something are audited under
+    # their name when this is None.
+    audit: str | None = None
 
     @property
     def name(self) -> str:

@@ -188,7 +188,7 @@ class FraudCheck:
     async def step_up(self, auth: Any, user_id: int, password: str, hold_id: str) -> dict[str, Any]:
         """A step-up token for ``hold_id`` once ``password`` is the user's."""
         async with self._pool.acquire() as conn:
-            user = await storage.get_user(conn, user_id)
+            user = await storage.get_user(conn, user_id, keyring=auth.keyring)
         if not await auth.verify_password(user.password_hash, password):
             raise Unauthorized("the password is not right", code="invalid_credentials")
         now = time.time()

@@ -18,6 +18,7 @@ POOL = web.AppKey("pool", Any)  # asyncpg pool
 REDIS = web.AppKey("redis", Any)  # redis.asyncio client
 ENGINE = web.AppKey("engine", Any)  # actors.ShowClient (or anything with execute/snapshot)
 AUTH: web.AppKey[Auth] = web.AppKey("auth")
+KEYRING = web.AppKey("keyring", Any)  # storage.Keyring: seals and opens personal data
 IDEMPOTENCY: web.AppKey[Idempotency] = web.AppKey("idempotency")
 FANOUT: web.AppKey[Fanout] = web.AppKey("fanout")
 SOCKETS = web.AppKey("sockets", set)  # open websockets, closed on shutdown

@@ -140,6 +140,7 @@ async def open_stack(
     import ray
 
     import actors
+    import storage
     from gateway import GatewayConfig
 
     config = GatewayConfig(
@@ -147,6 +148,7 @@ async def open_stack(
         redis_url=redis_url,
         database_schema=f"{run}_gateway",
         jwt_secret=secrets.token_urlsafe(32),
+        keyring=storage.Keyring.parse("loadtest:" + storage.new_key()),
         ray_namespace=f"{run}_gateway",
         redis_prefix=f"{run}:",
         access_token_ttl_s=3600,

@@ -173,6 +173,7 @@ def _counted(answers: Counter[str]) -> dict[str, Any]:
 
 
 def gateway_config(options: Options, schema: str, secret: str, models: Any) -> Any:
+    import storage
     from gateway import GatewayConfig
 
     return GatewayConfig(
@@ -180,6 +181,7 @@ def gateway_config(options: Options, schema: str, secret: str, models: Any) -> A
         redis_url=options.redis_url,
         database_schema=schema,
         jwt_secret=secret,
+        keyring=storage.Keyring.parse("loadtest:" + storage.new_key()),
         ray_namespace=f"{options.run}_gateway",
         redis_prefix=f"{options.run}:",
         access_token_ttl_s=3600,
@@ -199,7 +201,12 @@ async def prepare(options: Options, config: Any, models_dir: Path, say: Say) -> 
     try:
         began = time.perf_counter()
         demo = await storage.generate_demo_data(
-            conn, scale=options.scale, seed=options.seed, today=dt.date.today(), progress=False
+            conn,
+            scale=options.scale,
+            seed=options.seed,
+            today=dt.date.today(),
+            progress=False,
+            keyring=config.keyring,
         )
         counts = demo.counts
         say(
@@ -253,7 +260,10 @@ async def customers_and_shows(config: Any) -> Site:
                 f"{len(shows)} upcoming shows on sale: too small to load"
             )
         auth = Auth(config, None, None)
-        tokens = [auth.access_token(await storage.get_user(conn, r["id"])) for r in users]
+        ring = config.keyring
+        tokens = [
+            auth.access_token(await storage.get_user(conn, r["id"], keyring=ring)) for r in users
+        ]
     finally:
         await conn.close()
     return Site(tokens, [r["id"] for r in shows])

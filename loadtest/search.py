@@ -106,13 +106,19 @@ async def _prepare(options: Options) -> tuple[Any, Any]:
         database_schema=f"{options.run}_gateway",
         ray_namespace=f"{options.run}_gateway",
         redis_prefix=f"{options.run}:",
+        keyring=storage.Keyring.parse("loadtest:" + storage.new_key()),
         search=SearchConfig(embeddings=True),
     )
     await create_schema(options.database_url, config.database_schema)
     conn = await storage.connect(options.database_url, schema=config.database_schema)
     try:
         await storage.generate_demo_data(
-            conn, scale=options.scale, seed=7, today=dt.date.today(), progress=False
+            conn,
+            scale=options.scale,
+            seed=7,
+            today=dt.date.today(),
+            progress=False,
+            keyring=config.keyring,
         )
     finally:
         await conn.close()

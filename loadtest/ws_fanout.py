@@ -396,6 +396,7 @@ async def _with_gateway(options: Options, engine: Any, show: int, say: Any) -> O
         redis_url=options.redis_url,
         database_schema=options.run,
         redis_prefix=f"{options.run}:",
+        keyring=storage.Keyring.parse("loadtest:" + storage.new_key()),
         ws_queue_limit=256,
     )
     runner = web.AppRunner(create_app(config, engine=engine), access_log=None)

@@ -1,7 +1,8 @@
 """Wiring: find or start Postgres, Redis and Ray as the settings say, and prepare the database.
 
 >>> services = open_services(Settings())        # embedded servers when no URLs are set
->>> await prepare_database(services.database_url, "public", months_ahead=3, today=date.today())
+>>> await prepare_database(services.database_url, "public", months_ahead=3, today=date.today(),
+...                        keyring=Settings().keyring())
 """
 
 from __future__ import annotations
@@ -51,9 +52,15 @@ def open_services(settings: Settings, *, redis: bool = True) -> Services:
 
 
 async def prepare_database(
-    database_url: str, schema: str, *, months_ahead: int, today: dt.date
+    database_url: str,
+    schema: str,
+    *,
+    months_ahead: int,
+    today: dt.date,
+    keyring: storage.Keyring,
 ) -> list[int]:
-    """Create the schema if needed, apply pending migrations, create booking partitions."""
+    """Create the schema if needed, apply pending migrations, create booking partitions, and
+    seal any email still in plain text (written before sealing began)."""
     conn = await storage.connect(database_url)
     try:
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -63,6 +70,8 @@ async def prepare_database(
     try:
         applied = await storage.migrate(conn)
         await storage.ensure_partitions_ahead(conn, today, months_ahead=months_ahead)
+        while await storage.reseal_users(conn, keyring=keyring, only_plain=True):
+            pass
         return applied
     finally:
         await conn.close()
@@ -255,6 +264,7 @@ def gateway_config(
         redis_url=redis_url,
         database_schema=settings.database_schema,
         jwt_secret=settings.jwt_secret,
+        keyring=settings.keyring(),
         ray_namespace=settings.ray_namespace,
         redis_prefix=settings.redis_prefix,
         access_token_ttl_s=settings.access_token_ttl_s,

@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     from seatserver import modelcmds
 
     modelcmds.add_parsers(commands, _data_dir_option, _seed)
+    from seatserver import keycmds
+
+    keycmds.add_parsers(commands, _data_dir_option)
     return parser
 
 
@@ -165,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             print(f"seatserver: invalid setting {field}: {error['msg']}", file=sys.stderr)
         return 2
-    from seatserver import bootstrap, modelcmds
+    from seatserver import bootstrap, keycmds, modelcmds
     from seatserver import commands as run
 
     if settings.ray_address is None:
@@ -181,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "retrain": modelcmds.retrain,
         "models": modelcmds.models,
         "eval": modelcmds.evaluate,
+        "new-key": keycmds.new_key,
+        "rotate-keys": keycmds.rotate_keys,
     }[args.command]
     try:
         return handler(settings, args)

@@ -35,6 +35,7 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
                 settings.database_schema,
                 months_ahead=settings.partitions_ahead_months,
                 today=dt.date.today(),
+                keyring=settings.keyring(),
             )
         )
     finally:
@@ -56,7 +57,13 @@ async def _load_demo(
     conn = await storage.connect(database_url, schema=settings.database_schema)
     try:
         return await storage.generate_demo_data(
-            conn, scale=scale, seed=seed, today=today, replace=replace, progress=progress
+            conn,
+            scale=scale,
+            seed=seed,
+            today=today,
+            replace=replace,
+            progress=progress,
+            keyring=settings.keyring(),
         )
     finally:
         await conn.close()
@@ -72,6 +79,7 @@ def demo_data(settings: Settings, args: argparse.Namespace) -> int:
                 settings.database_schema,
                 months_ahead=settings.partitions_ahead_months,
                 today=today,
+                keyring=settings.keyring(),
             )
         )
         started = time.monotonic()
@@ -296,6 +304,7 @@ def up(settings: Settings, args: argparse.Namespace) -> int:
                 settings.database_schema,
                 months_ahead=settings.partitions_ahead_months,
                 today=today,
+                keyring=settings.keyring(),
             )
         )
         _say(f"migrations applied: {applied or 'none pending'}")

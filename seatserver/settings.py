@@ -7,13 +7,18 @@ once and hands plain values to the parts it wires together.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import platformdirs
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from storage.crypto import Keyring
+
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me"
+# The development keyring that seals emails and phone numbers; refused in production.
+DEV_DATA_KEYS = "dev:ZGV2LW9ubHktaW5zZWN1cmUtZGF0YS1rZXktMzJiISE"
 
 
 def default_data_dir() -> Path:
@@ -47,6 +52,11 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=10, ge=1)
     # Secret that signs access tokens; must be set outside development.
     jwt_secret: str = DEV_JWT_SECRET
+    # Keys that seal personal data (emails, phone numbers) at rest: "id:base64key,..." with
+    # 32-byte keys (`seatserver new-key` makes one), the current key first; keep an old key
+    # after it until `seatserver rotate-keys` has re-sealed every row. Must be set outside
+    # development.
+    data_keys: str = DEV_DATA_KEYS
     # Lifetime of an access token (JWT), in seconds.
     access_token_ttl_s: int = Field(default=900, ge=30, le=86400)
     # Lifetime of a refresh token, in seconds.
@@ -241,6 +251,12 @@ class Settings(BaseSettings):
         names += ("poll_user",)
         return {name: getattr(self, f"rate_{name}") for name in names}
 
+    def keyring(self) -> Keyring:
+        """The keyring of ``data_keys`` (checked when the settings were read)."""
+        from storage.crypto import Keyring
+
+        return Keyring.parse(self.data_keys)
+
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
         if self.environment == "production":
@@ -248,6 +264,10 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "SEATSERVER_JWT_SECRET must be set to a random string of 32+ characters "
                     "in production"
+                )
+            if self.data_keys == DEV_DATA_KEYS:
+                raise ValueError(
+                    "SEATSERVER_DATA_KEYS must be set in production (seatserver new-key)"
                 )
             if self.database_url is None or self.redis_url is None:
                 raise ValueError(
@@ -272,6 +292,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SEATSERVER_PAYMENT_TTL_S must not exceed SEATSERVER_MAX_HOLD_LIFETIME_S"
             )
+        from storage.crypto import Keyring, KeyringError
+
+        try:
+            Keyring.parse(self.data_keys)
+        except KeyringError as exc:
+            raise ValueError(f"SEATSERVER_DATA_KEYS: {exc}") from None
         from payments.policy import PolicyError, RefundPolicy
 
         try:

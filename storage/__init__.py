@@ -12,12 +12,15 @@ from storage.accounts import (
     find_user_by_email,
     get_user,
     grant_theater,
+    reseal_users,
     revoke_family,
     runs_theater,
+    set_phone,
     set_role,
     take_refresh_token,
     theater_of,
     theaters_of,
+    unsealed_users,
 )
 from storage.admin import (
     create_city,
@@ -37,6 +40,7 @@ from storage.catalog import (
     shows_of_movie,
     theater_shows,
 )
+from storage.crypto import Keyring, KeyringError, new_key
 from storage.db import connect, create_pool
 from storage.demo import ADMIN_EMAIL, DEMO_PASSWORD, DemoReport, build_layout, generate_demo_data
 from storage.embedded import EmbeddedServer, start_postgres, start_redis
@@ -86,6 +90,12 @@ __all__ = [
     "get_booking",
     "get_user",
     "grant_theater",
+    "Keyring",
+    "KeyringError",
+    "new_key",
+    "reseal_users",
+    "set_phone",
+    "unsealed_users",
     "revoke_family",
     "runs_theater",
     "set_role",

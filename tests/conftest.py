@@ -23,6 +23,8 @@ import pytest  # noqa: E402
 import storage  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The keyring that seals test users' emails and phone numbers: a fresh key each session.
+TEST_KEYRING = storage.Keyring.parse("test:" + storage.new_key())
 
 
 def random_ref(prefix: str) -> str:

@@ -12,7 +12,7 @@ import storage
 from gateway.auth import Auth
 from gateway.config import GatewayConfig
 from gateway.models import ModelsConfig
-from tests.conftest import random_ref
+from tests.conftest import TEST_KEYRING, random_ref
 
 PASSWORD = "correct horse battery"
 
@@ -26,6 +26,7 @@ def gateway_config(
         "redis_url": redis_url,
         "redis_prefix": random_ref("t") + ":",
         "jwt_secret": "test-secret-" + uuid.uuid4().hex,
+        "keyring": TEST_KEYRING,
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,
         "db_pool_min": 1,
@@ -59,7 +60,12 @@ async def make_account(
     email = f"{random_ref(role)}@example.com"
     async with pool.acquire() as conn:
         user = await storage.create_user(
-            conn, email, await auth.hash_password(PASSWORD), role=role, display_name=role
+            conn,
+            email,
+            await auth.hash_password(PASSWORD),
+            keyring=config.keyring,
+            role=role,
+            display_name=role,
         )
         for theater in theaters:
             await storage.grant_theater(conn, user.id, theater)

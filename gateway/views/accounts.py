@@ -18,6 +18,7 @@ async def register(call: Call) -> dict[str, Any]:
             conn,
             body.email,
             password_hash,
+            keyring=call.app[keys.KEYRING],
             display_name=body.display_name,
             home_city_id=body.home_city_id,
         )
@@ -28,7 +29,7 @@ async def register(call: Call) -> dict[str, Any]:
 async def login(call: Call) -> dict[str, Any]:
     auth, body = call.app[keys.AUTH], call.body
     async with call.app[keys.POOL].acquire() as conn:
-        user = await storage.find_user_by_email(conn, body.email)
+        user = await storage.find_user_by_email(conn, body.email, keyring=call.app[keys.KEYRING])
     if not await auth.verify_password(user.password_hash if user else None, body.password):
         raise Unauthorized("wrong email or password", code="invalid_credentials")
     assert user is not None
@@ -49,7 +50,7 @@ async def logout(call: Call) -> None:
 async def me(call: Call) -> dict[str, Any]:
     async with call.app[keys.POOL].acquire() as conn:
         try:
-            user = await storage.get_user(conn, call.user.user_id)
+            user = await storage.get_user(conn, call.user.user_id, keyring=call.app[keys.KEYRING])
         except storage.NotFound as exc:
             raise Unauthorized("this account no longer exists", code="invalid_token") from exc
         theaters = await storage.theaters_of(conn, user.id)

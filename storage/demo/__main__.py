@@ -15,6 +15,7 @@ import datetime as dt
 import time
 import uuid
 
+from storage.crypto import Keyring, new_key
 from storage.db import connect
 from storage.demo.generate import generate_demo_data
 from storage.migrations import migrate
@@ -34,7 +35,10 @@ async def measure(dsn: str, *, scale: float, seed: int, today: dt.date) -> None:
         try:
             await migrate(conn)
             started = time.perf_counter()
-            report = await generate_demo_data(conn, scale=scale, seed=seed, today=today)
+            ring = Keyring.parse("measure:" + new_key())
+            report = await generate_demo_data(
+                conn, scale=scale, seed=seed, today=today, keyring=ring
+            )
             wall = time.perf_counter() - started
             disk = await conn.fetchval(_DISK, schema)
         finally:

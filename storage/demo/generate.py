@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from storage.accounts import sealed_email
+from storage.crypto import Keyring
 from storage.demo import loader
 from storage.demo.catalog import City, Movie, Theater, make_cities, make_movies, make_theaters
 from storage.demo.catalog import sizes as catalog_sizes
@@ -57,6 +59,7 @@ async def generate_demo_data(
     scale: float = 1.0,
     seed: int = 42,
     today: dt.date,
+    keyring: Keyring,
     progress: bool = True,
     replace: bool = False,
 ) -> DemoReport:
@@ -65,11 +68,12 @@ async def generate_demo_data(
     At scale 1: 10 cities, 60 theaters of 8 screens, 200 movies, six shows a screen a day for
     the 7 days from ``today`` (local dates), 50,000 customers with hidden habits, and a year of
     past shows (three a screen a day) with about 270,000 bookings that follow those habits.
+    Emails are sealed under ``keyring``'s current key, as every account's are.
     The same ``seed`` and ``today`` give the same rows. A schema holding data is refused with
     InvalidCatalogData unless ``replace`` is set, which empties it first. All or nothing: it
     runs in one transaction.
 
-    >>> report = await generate_demo_data(conn, scale=0.05, today=date(2026, 11, 24))
+    >>> report = await generate_demo_data(conn, scale=0.05, today=date(2026, 11, 24), keyring=ring)
     >>> report.counts["bookings"]
     """
     if not 0 < scale <= 1000:
@@ -81,7 +85,7 @@ async def generate_demo_data(
         async with conn.transaction():
             await loader.prepare_schema(conn, replace=replace)
             try:
-                world, phases = await _write(conn, writer, bar, seed, scale, today)
+                world, phases = await _write(conn, writer, bar, seed, scale, today, keyring)
             except BaseException:
                 await writer.abort()  # the connection must be idle before the rollback
                 raise
@@ -94,7 +98,13 @@ async def generate_demo_data(
 
 
 async def _write(
-    conn: Any, writer: loader.Writer, bar: Progress, seed: int, scale: float, today: dt.date
+    conn: Any,
+    writer: loader.Writer,
+    bar: Progress,
+    seed: int,
+    scale: float,
+    today: dt.date,
+    keyring: Keyring,
 ) -> tuple[_World, dict[str, float]]:
     mark = time.perf_counter()
     world = await asyncio.to_thread(_World, seed, scale, today)
@@ -108,7 +118,7 @@ async def _write(
     for table, rows in world.catalog_rows().items():
         await writer.add(table, rows)
     bar.step("catalog")
-    await writer.add("users", await asyncio.to_thread(world.user_rows))
+    await writer.add("users", await asyncio.to_thread(world.user_rows, keyring))
     await writer.add("theater_admins", world.theater_admin_rows())
     bar.step("users")
     phases["catalog_and_users"] = time.perf_counter() - mark
@@ -188,12 +198,12 @@ class _World:
             ],
         }
 
-    def user_rows(self) -> list[Row]:
+    def user_rows(self, keyring: Keyring) -> list[Row]:
         password = demo_password_hash(self.seed)
         rows: list[Row] = [
             (
                 c.id,
-                c.email,
+                *sealed_email(keyring, c.email),
                 password,
                 "customer",
                 c.display_name,
@@ -204,7 +214,18 @@ class _World:
         ]
         since = _midnight(self.days[0]) - dt.timedelta(days=400)
         staff = make_staff(len(self.customers) + 1, self.theaters)
-        rows += [(s.id, s.email, password, s.role, s.display_name, s.city_id, since) for s in staff]
+        rows += [
+            (
+                s.id,
+                *sealed_email(keyring, s.email),
+                password,
+                s.role,
+                s.display_name,
+                s.city_id,
+                since,
+            )
+            for s in staff
+        ]
         return rows
 
     def theater_admin_rows(self) -> list[Row]:

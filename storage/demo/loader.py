@@ -82,7 +82,17 @@ COLUMNS = {
         "seat_version",
         "created_at",
     ),
-    "users": ("id", "email", "password_hash", "role", "display_name", "home_city_id", "created_at"),
+    "users": (
+        "id",
+        "email_enc",
+        "email_index",
+        "pii_key",
+        "password_hash",
+        "role",
+        "display_name",
+        "home_city_id",
+        "created_at",
+    ),
     "theater_admins": ("user_id", "theater_id"),
     "bookings": (
         "booking_id",

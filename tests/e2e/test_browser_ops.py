@@ -21,6 +21,7 @@ from gateway.ops import forecasts_refresh
 from gateway.ops.monitoring_stats import MODELS
 from storage import analytics
 from storage import monitoring as monitoring_store
+from tests.conftest import TEST_KEYRING
 from tests.e2e.test_browser import CHROMIUM
 from tests.gateway_support import PASSWORD, Account, gateway_config, make_account
 
@@ -59,7 +60,7 @@ async def ops_site(
 ) -> AsyncIterator[OpsSite]:
     async with pool.acquire() as conn:
         await storage.generate_demo_data(
-            conn, scale=0.02, seed=3, today=dt.date.today(), progress=False
+            conn, scale=0.02, seed=3, today=dt.date.today(), keyring=TEST_KEYRING, progress=False
         )
         while await analytics.refresh_chunk(conn, limit=5000):
             pass

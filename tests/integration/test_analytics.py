@@ -24,7 +24,7 @@ from gateway.ops import analytics as ops_analytics
 from gateway.ops.analytics_funnel import count_admitted, count_view
 from gateway.ops.jobs import run_once
 from storage import analytics
-from tests.conftest import fresh_schema
+from tests.conftest import TEST_KEYRING, fresh_schema
 from tests.gateway_support import Account, gateway_config, make_account
 from tests.integration.shows import make_show
 
@@ -112,7 +112,9 @@ async def demo(database_url: str) -> AsyncIterator[Demo]:
     async with fresh_schema(database_url, "t_anl") as name:
         conn = await storage.connect(database_url, schema=name)
         try:
-            await storage.generate_demo_data(conn, scale=0.07, seed=7, today=TODAY, progress=False)
+            await storage.generate_demo_data(
+                conn, scale=0.07, seed=7, today=TODAY, keyring=TEST_KEYRING, progress=False
+            )
             await _extras(conn)
             while await analytics.refresh_chunk(conn, limit=5000):
                 pass

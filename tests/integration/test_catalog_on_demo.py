@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import storage
+from tests.conftest import TEST_KEYRING
 
 TODAY = dt.date(2026, 11, 24)
 DAY = TODAY + dt.timedelta(days=2)  # the week of shows starts today; pick a day inside it
@@ -36,7 +37,9 @@ def on_day(shows: list[dict[str, Any]], day: dt.date) -> list[dict[str, Any]]:
 
 async def test_catalog_queries_answer_as_the_raw_rows_say(pool: Any) -> None:
     async with pool.acquire() as conn:
-        await storage.generate_demo_data(conn, scale=0.07, seed=5, today=TODAY, progress=False)
+        await storage.generate_demo_data(
+            conn, scale=0.07, seed=5, today=TODAY, keyring=TEST_KEYRING, progress=False
+        )
         shows = on_day(await raw_shows(conn), DAY)
         cities = await storage.list_cities(conn)
         assert len(cities) >= 2 and shows

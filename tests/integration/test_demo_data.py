@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 
 import storage
 from storage.demo import ADMIN_EMAIL, DEMO_PASSWORD, DemoReport, generate_demo_data
-from tests.conftest import random_ref
+from tests.conftest import TEST_KEYRING, random_ref
 
 TODAY = dt.date(2026, 11, 24)
 SCALE = 0.07
@@ -31,7 +31,9 @@ DIGESTS = {
     "screens": "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM screens t",
     "movies": "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM movies t",
     "shows": "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM shows t",
-    "users": "SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM users t",
+    # The email's ciphertext has a fresh nonce each run; its blind index is the same.
+    "users": "SELECT md5(string_agg((id, email_index, password_hash, role, display_name, "
+    "home_city_id, created_at)::text, '|' ORDER BY id)) FROM users t",
     "bookings": "SELECT md5(string_agg(t::text, '|' ORDER BY booking_id)) FROM bookings t",
     "booking_seats": "SELECT md5(string_agg(t::text, '|' ORDER BY booking_id, seat)) "
     "FROM booking_seats t",
@@ -53,7 +55,7 @@ async def demo(database_url: str) -> AsyncIterator[tuple[str, DemoReport]]:
         try:
             await storage.migrate(conn)
             report = await generate_demo_data(
-                conn, scale=SCALE, seed=SEED, today=TODAY, progress=False
+                conn, scale=SCALE, seed=SEED, today=TODAY, keyring=TEST_KEYRING, progress=False
             )
         finally:
             await conn.close()
@@ -88,18 +90,28 @@ async def test_same_seed_same_rows_other_seed_other_rows_and_replace(
 ) -> None:
     expected = await digests(db)
     async with pool.acquire() as conn:
-        await generate_demo_data(conn, scale=SCALE, seed=SEED + 1, today=TODAY, progress=False)
+        await generate_demo_data(
+            conn, scale=SCALE, seed=SEED + 1, today=TODAY, keyring=TEST_KEYRING, progress=False
+        )
         other = await digests(conn)
         for table in ("theaters", "screens", "movies", "shows", "users", "bookings"):
             assert other[table] != expected[table], table
 
         with pytest.raises(storage.InvalidCatalogData) as refused:
-            await generate_demo_data(conn, scale=SCALE, seed=SEED, today=TODAY, progress=False)
+            await generate_demo_data(
+                conn, scale=SCALE, seed=SEED, today=TODAY, keyring=TEST_KEYRING, progress=False
+            )
         assert "cities" in refused.value.details["tables"]
         assert await digests(conn) == other  # the refusal changed nothing
 
         await generate_demo_data(
-            conn, scale=SCALE, seed=SEED, today=TODAY, progress=False, replace=True
+            conn,
+            scale=SCALE,
+            seed=SEED,
+            today=TODAY,
+            keyring=TEST_KEYRING,
+            progress=False,
+            replace=True,
         )
         assert await digests(conn) == expected
 
@@ -287,9 +299,12 @@ async def test_booked_seats_are_real_free_and_consistent(db: Any) -> None:
 async def test_users_share_one_demo_password(db: Any) -> None:
     roles = dict(await db.fetch("SELECT role, count(*) FROM users GROUP BY 1"))
     assert roles["admin"] == 1 and roles["theater_admin"] >= 1 and roles["customer"] == 3500
-    assert await db.fetchval("SELECT role FROM users WHERE email = $1", ADMIN_EMAIL) == "admin"
+    by_email = "SELECT {} FROM users WHERE email_index = $1"
+    admin = TEST_KEYRING.blind_index(ADMIN_EMAIL, field="users.email")
+    assert await db.fetchval(by_email.format("role"), admin) == "admin"
     assert await db.fetchval("SELECT count(DISTINCT password_hash) FROM users") == 1
-    hashed = await db.fetchval("SELECT password_hash FROM users WHERE email = 'user1@example.com'")
+    user1 = TEST_KEYRING.blind_index("user1@example.com", field="users.email")
+    hashed = await db.fetchval(by_email.format("password_hash"), user1)
     assert PasswordHasher().verify(hashed, DEMO_PASSWORD)
 
 
@@ -299,8 +314,8 @@ async def test_sequences_follow_the_loaded_ids(db: Any) -> None:
         "cities": "INSERT INTO cities (name) VALUES ('Testville') RETURNING id",
         "movies": """INSERT INTO movies (title, runtime_min, certificate, language, release_date)
                      VALUES ('Test', 90, 'G', 'English', '2026-01-01') RETURNING id""",
-        "users": "INSERT INTO users (email, password_hash) VALUES ('new@example.com', 'x') "
-        "RETURNING id",
+        "users": "INSERT INTO users (email_enc, email_index, password_hash) "
+        "VALUES ('\\x01'::bytea, '\\x02'::bytea, 'x') RETURNING id",
         "shows": """INSERT INTO shows (screen_id, movie_id, starts_at, busy_until, prices)
                     VALUES (1, 1, '2027-01-01 10:00Z', '2027-01-01 12:00Z', '{}') RETURNING id""",
     }

@@ -19,6 +19,7 @@ from gateway.ops import OpsConfig
 from gateway.ops import forecasts_refresh as refresh
 from storage import forecasts as store
 from storage.partitions import ensure_partitions
+from tests.conftest import TEST_KEYRING
 from tests.gateway_support import make_account
 from tests.integration.shows import Engine, make_show
 
@@ -41,7 +42,11 @@ async def _book(conn: Any, show_id: int, seats: list[str], at: dt.datetime) -> N
     booking = uuid.uuid4()
     user = (
         await conn.fetchval("SELECT min(id) FROM users")
-        or (await storage.create_user(conn, f"{uuid.uuid4().hex}@example.com", "x")).id
+        or (
+            await storage.create_user(
+                conn, f"{uuid.uuid4().hex}@example.com", "x", keyring=TEST_KEYRING
+            )
+        ).id
     )
     await conn.execute(
         """INSERT INTO bookings (booking_id, show_date, show_id, user_id, seats, price_cents,

@@ -15,7 +15,7 @@ import storage
 from gateway.app import create_app
 from gateway.search import SearchConfig, SearchService, embedding_calls
 from gateway.search.parse import ParsedQuery
-from tests.conftest import fresh_schema
+from tests.conftest import TEST_KEYRING, fresh_schema
 from tests.gateway_support import gateway_config
 
 LABELLED = json.loads((Path(__file__).parent.parent / "data" / "search_queries.json").read_text())
@@ -35,7 +35,9 @@ async def demo_pool(database_url: str) -> AsyncIterator[Any]:
     async with fresh_schema(database_url, "srch") as schema:
         pool = await storage.create_pool(database_url, schema=schema, min_size=1, max_size=4)
         async with pool.acquire() as conn:
-            await storage.generate_demo_data(conn, scale=0.01, seed=7, today=TODAY, progress=False)
+            await storage.generate_demo_data(
+                conn, scale=0.01, seed=7, today=TODAY, keyring=TEST_KEYRING, progress=False
+            )
         yield pool
         await pool.close()
 

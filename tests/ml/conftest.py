@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 import storage
-from tests.conftest import fresh_schema
+from tests.conftest import TEST_KEYRING, fresh_schema
 
 # Today, so the demo's coming week of shows is on sale for the serving tests.
 DEMO_TODAY = dt.date.today()
@@ -37,7 +37,12 @@ async def demo_history(database_url: str) -> AsyncIterator[DemoHistory]:
         conn = await storage.connect(database_url, schema=name)
         try:
             await storage.generate_demo_data(
-                conn, scale=DEMO_SCALE, seed=DEMO_SEED, today=DEMO_TODAY, progress=False
+                conn,
+                scale=DEMO_SCALE,
+                seed=DEMO_SEED,
+                today=DEMO_TODAY,
+                keyring=TEST_KEYRING,
+                progress=False,
             )
         finally:
             await conn.close()

@@ -25,6 +25,7 @@ from gateway.models import ModelsConfig
 from ml.artifacts import KINDS, ArtifactStore
 from serve.deployments import Scaling, deploy, undeploy
 from storage import taste
+from tests.conftest import TEST_KEYRING
 from tests.gateway_support import Account, gateway_config, new_key
 from tests.integration.shows import start_engine, stop_engine
 from tests.ml.conftest import DemoHistory
@@ -123,7 +124,7 @@ async def _customer(site: Site) -> Account:
                GROUP BY u.id HAVING count(*) BETWEEN 3 AND 20
                ORDER BY u.id LIMIT 1"""
         )
-        user = await storage.get_user(conn, row["id"])
+        user = await storage.get_user(conn, row["id"], keyring=TEST_KEYRING)
     token = Auth(site.app[keys.CONFIG], site.pool, None).access_token(user)
     return Account(user.id, user.email, user.role, token)
 
