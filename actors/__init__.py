@@ -69,11 +69,20 @@ from actors.events import (
 )
 from actors.host import HostConfig, ShowHost
 from actors.layout import CATEGORIES, Layout, SeatSpec, SeatState
+from actors.logs import (
+    REQUEST_ID,
+    JsonFormatter,
+    TextFormatter,
+    configure_logging,
+    current_request_id,
+    request_context,
+)
 from actors.seatmap import STATUSES, SeatMap
 from actors.writebehind import channel
 
 __all__ = [
     "CATEGORIES",
+    "REQUEST_ID",
     "STATUSES",
     "Block",
     "Booking",
@@ -105,6 +114,7 @@ __all__ = [
     "HostUnavailable",
     "InconsistentState",
     "InvalidRequest",
+    "JsonFormatter",
     "Layout",
     "LayoutError",
     "NoSeatsAvailable",
@@ -131,12 +141,16 @@ __all__ = [
     "Snapshot",
     "StartPayment",
     "StatusChanged",
+    "TextFormatter",
     "TooManySeats",
     "Unblock",
     "UnknownSeat",
     "apply_delta",
     "channel",
     "choose_best",
+    "configure_logging",
+    "current_request_id",
     "find_directory",
+    "request_context",
     "start_directory",
 ]

@@ -5,6 +5,15 @@ flight wait in the host's lane and all ride in the next call; each caller still 
 answer or its own error. Confirmations and cancellations come back ``Pending`` and are awaited
 outside the lane, so a flush never holds up the holds queued behind it.
 
+A host that fails (a crash, a lost node) is started again by Ray, on another node if need be;
+meanwhile its calls fail with ``HostUnavailable``. The client then forgets where the shows of
+the failed call live and asks the directory again on their next call. Reads (``snapshot``) and
+directory look-ups change nothing and are tried again a few times; a command is not, since it
+may have run: the caller asks again with the same idempotency key.
+
+A command sent without a ``request_id`` gets the one of the request under way
+(``actors.logs.REQUEST_ID``), so the host's records about it name that request.
+
     client = ShowClient(find_directory("seatserver"))
     hold = await client.execute(show_id, HoldBest(hold_id, user_id, 2, "standard"))
 """
@@ -12,21 +21,39 @@ outside the lane, so a flush never holds up the holds queued behind it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ray.exceptions import RayActorError
 
 from actors.commands import Command
 from actors.errors import HostUnavailable, ShowMoved
 from actors.events import Snapshot
+from actors.logs import REQUEST_ID
 from actors.wire import Done, Failed, Pending, pack_request, unpack_reply
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MOVED_RETRIES = 50
 MOVED_BACKOFF_S = 0.02
+READ_TRIES = 3  # tries of a read or a directory look-up whose actor failed
+READ_BACKOFF_S = 0.1  # wait before the second try, twice that before the third
+
+
+async def _tried(ask: Callable[[], Awaitable[T]], on_failure: Callable[[], None]) -> T:
+    """``await ask()``; while its actor fails, ``on_failure()`` and ask again, ``READ_TRIES``
+    times in all (for what changes nothing: reads, look-ups)."""
+    for attempt in range(1, READ_TRIES):
+        try:
+            return await ask()
+        except RayActorError:
+            on_failure()
+            await asyncio.sleep(READ_BACKOFF_S * attempt)
+    return await ask()
 
 
 @dataclass
@@ -46,22 +73,28 @@ class ShowClient:
 
     async def execute(self, show_id: int, command: Command) -> Any:
         """Run one command on the show's actor; returns its result or raises its error."""
+        if command.request_id is None and (request_id := REQUEST_ID.get()) is not None:
+            command = dataclasses.replace(command, request_id=request_id)
         for attempt in range(MOVED_RETRIES):
             try:
                 return await self._execute_once(show_id, command)
             except ShowMoved:
-                self._hosts.pop(show_id, None)
-                self._show_lanes.pop(show_id, None)
+                self._forget(show_id)
                 await asyncio.sleep(MOVED_BACKOFF_S * min(attempt + 1, 5))
         raise HostUnavailable(f"show {show_id} kept moving", {"show_id": show_id})
 
     async def snapshot(self, show_id: int) -> Snapshot:
-        host = await self._host(show_id)
+        """The show's seat map now; asked again (up to ``READ_TRIES``) if its host failed."""
+
+        async def ask() -> Snapshot:
+            host = await self._host(show_id)
+            snapshot: Snapshot = await host.snapshot.remote(show_id, REQUEST_ID.get())
+            return snapshot
+
         try:
-            snapshot: Snapshot = await host.snapshot.remote(show_id)
+            return await _tried(ask, lambda: self._forget(show_id))
         except RayActorError as exc:
             raise HostUnavailable(str(exc), {"show_id": show_id}) from exc
-        return snapshot
 
     async def _execute_once(self, show_id: int, command: Command) -> Any:
         lane = self._show_lanes.get(show_id) or await self._lane(show_id)
@@ -84,8 +117,22 @@ class ShowClient:
     async def _host(self, show_id: int) -> Any:
         host = self._hosts.get(show_id)
         if host is None:
-            host = self._hosts[show_id] = await self._directory.host_for.remote(show_id)
+            host = self._hosts[show_id] = await self._look_up(show_id)
         return host
+
+    async def _look_up(self, show_id: int) -> Any:
+        """The directory's answer; it may itself be starting again on another node."""
+        try:
+            return await _tried(lambda: self._directory.host_for.remote(show_id), lambda: None)
+        except RayActorError as exc:
+            raise HostUnavailable(
+                f"the show directory failed: {exc}", {"show_id": show_id}
+            ) from exc
+
+    def _forget(self, show_id: int) -> None:
+        """Ask the directory again on the show's next call."""
+        self._hosts.pop(show_id, None)
+        self._show_lanes.pop(show_id, None)
 
     async def _drain(self, lane: _Lane) -> None:
         try:
@@ -105,7 +152,8 @@ class ShowClient:
             )
         except RayActorError as exc:
             error = HostUnavailable(f"the show host failed: {exc}", {})
-            for _, _, future in batch:
+            for sid, _, future in batch:
+                self._forget(sid)
                 if not future.done():
                     future.set_exception(error)
             return
@@ -136,6 +184,11 @@ class ShowClient:
             future.set_exception(exc)
         else:
             future.set_result(reply.value)
+
+    @property
+    def directory(self) -> Any:
+        """The directory actor this client asks for hosts (the gateways' metrics poll it)."""
+        return self._directory
 
     def stats(self) -> dict[str, int]:
         return {

@@ -2,6 +2,8 @@
 
 Ids (hold, booking) are chosen by the caller, so a retried request can carry the same ones.
 ``SeatMap.execute(command, now)`` runs any of them; the actor shell batches them that way.
+Every command may carry the ``request_id`` of the request that caused it (set by
+``ShowClient``), so the host's log records about it name that request; the core ignores it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class HoldSeats:
     admitted: bool = False
     prices: tuple[tuple[str, int], ...] = ()
     price_arm: str = "control"
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ class HoldBest:
     admitted: bool = False
     prices: tuple[tuple[str, int], ...] = ()
     price_arm: str = "control"
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class Release:
 
     hold_id: str
     user_id: str
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,7 @@ class Extend:
 
     hold_id: str
     user_id: str
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,7 @@ class StartPayment:
 
     hold_id: str
     user_id: str
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,7 @@ class Confirm:
     hold_id: str
     user_id: str
     booking_id: str
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,7 @@ class Cancel:
 
     booking_id: str
     user_id: str | None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +112,7 @@ class Block:
     """Admin: take available seats out of sale."""
 
     seats: tuple[str, ...]
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +120,7 @@ class Unblock:
     """Admin: put blocked seats back on sale."""
 
     seats: tuple[str, ...]
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,7 @@ class SetStatus:
     """Admin: change the show's status ("scheduled", "on_sale", "flash_sale", "cancelled")."""
 
     status: str
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +137,14 @@ class SetPrices:
     the layout. Live holds keep the price they were quoted."""
 
     prices: tuple[tuple[str, int], ...]
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Expire:
     """Release every hold due at ``now`` (what the actor's timer sends)."""
+
+    request_id: str | None = None
 
 
 Command: TypeAlias = (

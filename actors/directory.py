@@ -5,11 +5,20 @@ own, started and loaded before the sale opens; the shared host that had it disow
 a show never has two writers. Hosts are detached, restartable Ray actors with stable names: a
 host that crashes is restarted by Ray and recovers each show from Postgres on its next use, and
 a restarted directory finds the hosts again by name.
+
+Hosts are spread over the cluster's nodes (``SPREAD``). When some node advertises the custom
+resource ``show_host`` (cluster.yaml's host nodes do), every host takes one unit of it, so
+hosts run only on such nodes and at most that many on each; otherwise (one machine, the tests)
+they may run on any node. A host whose node is lost is started again by Ray on another node
+that has room, and its shows come back from Postgres on their next call (DESIGN rule 6).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import ray
@@ -21,12 +30,40 @@ log = logging.getLogger(__name__)
 DIRECTORY_NAME = "seatserver-directory"
 SHARED_PREFIX = "seatserver-host-"
 DEDICATED_PREFIX = "seatserver-show-"
+HOST_RESOURCE = "show_host"  # one unit a host, on the nodes that should run hosts
 
 
-def host_actor(name: str, namespace: str, config: HostConfig) -> Any:
-    """Create (or find) the named host actor."""
+def host_resources(cluster: Mapping[str, float]) -> dict[str, float]:
+    """What each host actor asks for, given the cluster's total resources: one
+    ``HOST_RESOURCE`` when some node advertises it, else nothing beyond zero CPUs."""
+    return {HOST_RESOURCE: 1.0} if cluster.get(HOST_RESOURCE, 0) > 0 else {}
+
+
+class PlacedHost(ShowHost):
+    """``ShowHost`` as the directory runs it. A shared host that Ray starts again (a crash, a
+    lost node) first learns which shows have moved to hosts of their own meanwhile and refuses
+    them, so a caller with an old address never makes it a second writer of such a show."""
+
+    def __init__(self, name: str, config: HostConfig, namespace: str) -> None:
+        super().__init__(name, config)
+        self._namespace = namespace
+
+    async def _moved_away(self) -> set[int]:
+        if not self.name.startswith(SHARED_PREFIX):
+            return set()
+        return {
+            int(entry["name"].removeprefix(DEDICATED_PREFIX))
+            for entry in ray.util.list_named_actors(all_namespaces=True)
+            if entry["namespace"] == self._namespace and entry["name"].startswith(DEDICATED_PREFIX)
+        }
+
+
+def host_actor(
+    name: str, namespace: str, config: HostConfig, resources: Mapping[str, float] | None = None
+) -> Any:
+    """Create (or find) the named host actor, spread over the nodes (see the module's doc)."""
     return (
-        ray.remote(ShowHost)
+        ray.remote(PlacedHost)
         .options(
             name=name,
             namespace=namespace,
@@ -35,9 +72,11 @@ def host_actor(name: str, namespace: str, config: HostConfig) -> Any:
             max_restarts=-1,
             max_task_retries=0,
             num_cpus=0,
+            resources=dict(resources or {}),
+            scheduling_strategy="SPREAD",
             max_concurrency=1000,
         )
-        .remote(name, config)
+        .remote(name, config, namespace)
     )
 
 
@@ -49,16 +88,27 @@ class Directory:
         shared_hosts: int,
         namespace: str,
         max_dedicated_hosts: int = 16,
+        resources: Mapping[str, float] | None = None,
     ) -> None:
+        """``resources``: what each host asks for besides zero CPUs; None: ``host_resources``
+        of the cluster as it is now."""
         if shared_hosts < 1:
             raise ValueError("at least one shared host is needed")
         self._config = config
         self._max_dedicated = max_dedicated_hosts
         self._namespace = namespace
-        self._shared = [
-            host_actor(f"{SHARED_PREFIX}{i}", namespace, config) for i in range(shared_hosts)
-        ]
+        self._resources = (
+            host_resources(ray.cluster_resources()) if resources is None else dict(resources)
+        )
+        self._shared_hosts = shared_hosts
+        self._shared = self._start_shared()
         self._dedicated: dict[int, Any] = self._find_dedicated()
+
+    def _start_shared(self) -> list[Any]:
+        return [
+            host_actor(f"{SHARED_PREFIX}{i}", self._namespace, self._config, self._resources)
+            for i in range(self._shared_hosts)
+        ]
 
     def _find_dedicated(self) -> dict[int, Any]:
         found: dict[int, Any] = {}
@@ -71,6 +121,8 @@ class Directory:
         return found
 
     def _shared_for(self, show_id: int) -> Any:
+        if not self._shared:  # after a shutdown: gateways still ask, or ``up`` runs again
+            self._shared = self._start_shared()
         return self._shared[show_id % len(self._shared)]
 
     async def host_for(self, show_id: int) -> Any:
@@ -79,6 +131,24 @@ class Directory:
 
     async def hosts(self) -> list[Any]:
         return [*self._shared, *self._dedicated.values()]
+
+    async def describe(self) -> dict[str, Any]:
+        """Its hosts by name, in the order of ``hosts()``: each one's kind ("shared" or
+        "dedicated") and, for a dedicated host, its show (for metrics and ``seatserver
+        status``)."""
+        hosts: list[dict[str, Any]] = [
+            {"name": f"{SHARED_PREFIX}{i}", "kind": "shared", "show_id": None}
+            for i in range(len(self._shared))
+        ]
+        hosts += [
+            {"name": f"{DEDICATED_PREFIX}{show_id}", "kind": "dedicated", "show_id": show_id}
+            for show_id in self._dedicated
+        ]
+        return {
+            "namespace": self._namespace,
+            "hosts": hosts,
+            "max_dedicated_hosts": self._max_dedicated,
+        }
 
     async def prepare_flash_sale(self, show_id: int) -> str:
         """Give the show a host of its own and load it there; idempotent. Past
@@ -91,17 +161,18 @@ class Directory:
                 show_id,
                 len(self._dedicated),
             )
-            return f"{SHARED_PREFIX}{show_id % len(self._shared)}"
+            return f"{SHARED_PREFIX}{show_id % self._shared_hosts}"
         await self._shared_for(show_id).disown.remote(show_id)
         name = f"{DEDICATED_PREFIX}{show_id}"
-        host = host_actor(name, self._namespace, self._config)
+        host = host_actor(name, self._namespace, self._config, self._resources)
         self._dedicated[show_id] = host
         await host.activate.remote(show_id)
         log.info("show %d has its own host %s", show_id, name)
         return name
 
     async def shutdown(self) -> None:
-        """Flush and end every host (orderly stop, and test teardown)."""
+        """Flush and end every host (orderly stop, and test teardown); a later look-up
+        starts the shared hosts again."""
         for host in await self.hosts():
             try:
                 await host.flush.remote()
@@ -110,12 +181,34 @@ class Directory:
             ray.kill(host, no_restart=True)
         self._dedicated.clear()
         self._shared.clear()
+        await self._names_released()
+
+    async def _names_released(self, timeout_s: float = 10.0) -> None:
+        """Wait until Ray has let go of the ended hosts' names, so that hosts started again
+        under them are new ones (``get_if_exists`` would hand back one still dying)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            names = ray.util.list_named_actors(all_namespaces=True)
+            if not any(
+                e["namespace"] == self._namespace
+                and e["name"].startswith((SHARED_PREFIX, DEDICATED_PREFIX))
+                for e in names
+            ):
+                return
+            await asyncio.sleep(0.05)
+        log.warning("ended hosts still hold their names after %.0f s", timeout_s)
 
 
 def start_directory(
-    config: HostConfig, *, shared_hosts: int, namespace: str, max_dedicated_hosts: int = 16
+    config: HostConfig,
+    *,
+    shared_hosts: int,
+    namespace: str,
+    max_dedicated_hosts: int = 16,
+    resources: Mapping[str, float] | None = None,
 ) -> Any:
-    """Create (or find) the directory actor of ``namespace``."""
+    """Create (or find) the directory actor of ``namespace``; ``resources`` as ``Directory``
+    takes them."""
     return (
         ray.remote(Directory)
         .options(
@@ -131,6 +224,7 @@ def start_directory(
             shared_hosts=shared_hosts,
             namespace=namespace,
             max_dedicated_hosts=max_dedicated_hosts,
+            resources=resources,
         )
     )
 

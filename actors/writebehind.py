@@ -21,6 +21,7 @@ import heapq
 import itertools
 import json
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import asyncpg
 from actors.errors import ConfirmationPending, InconsistentState
 from actors.events import Event
 from actors.persistence import ShowBatch, write_batch
+from actors.stats import BATCH_BUCKETS, LAG_BUCKETS, Buckets, event_name
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +120,30 @@ class WriteBehind:
         self.failures = 0  # consecutive failed flush attempts
         self.flushes = 0  # committed flushes
         self.written = 0  # events written in them
+        # For the metrics: seconds from decision to commit of each flush's oldest event,
+        # events per flush, and events queued by kind (``hold_placed``, ``hold_expired``, ...).
+        self.lag = Buckets(LAG_BUCKETS)
+        self.batches = Buckets(BATCH_BUCKETS)
+        self.events: Counter[str] = Counter()
 
     @property
     def backlog(self) -> int:
         return len(self._queue)
 
+    @property
+    def oldest_pending_s(self) -> float:
+        """How long the oldest event not yet committed has waited (0 with none): the
+        write-behind's lag right now."""
+        return max(0.0, time.time() - self._queue[0][2].at) if self._queue else 0.0
+
     def append(self, meta: ShowMeta, events: list[Event]) -> int:
         """Queue events; returns the ticket a caller may wait on for their durability."""
+        counted = self.events
         for event in events:
             self._last_seq = next(self._seq)
             self._queue.append((self._last_seq, meta, event))
+            kind = type(event).__name__
+            counted[event_name(kind, getattr(event, "reason", None))] += 1
         self._pending[meta.show_id] += len(events)
         if events:
             self._ready.set()
@@ -189,6 +205,8 @@ class WriteBehind:
         self.failures = 0
         self.flushes += 1
         self.written += len(taken)
+        self.lag.observe(max(0.0, time.time() - taken[0][2].at))
+        self.batches.observe(len(taken))
         self._committed(taken)
         await self._publish([event for _, _, event in taken])
 

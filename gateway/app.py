@@ -44,6 +44,7 @@ def create_app(
     directory in ``config.ray_namespace`` when not given; ``provider`` (a payment provider) is
     built from ``config.payments`` when not given."""
     from gateway.assistant import assistant_ctx, chat_socket
+    from gateway.metrics import metrics_ctx
     from gateway.models import models_ctx
     from gateway.queue_ws import queue_ctx, queue_socket
     from gateway.search import search_ctx
@@ -59,6 +60,7 @@ def create_app(
     app[keys.FUNNEL] = FunnelCounts()
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(_engine_ctx(engine))
+    app.cleanup_ctx.append(metrics_ctx)  # the show hosts' figures, polled for /metrics
     app.cleanup_ctx.append(queue_ctx)
     app.cleanup_ctx.append(fanout_ctx)
     app.cleanup_ctx.append(models_ctx)
@@ -88,7 +90,8 @@ def create_app(
 
 
 async def _metrics(_: web.Request) -> web.Response:
-    """This process's counters in the Prometheus text format."""
+    """This process's counters in the Prometheus text format, with the show hosts' latest
+    figures (``gateway.metrics``)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -5,7 +5,8 @@ An access token is an HS256 JWT (``sub`` the user id, ``role``, ``jti``, ``exp``
 ``access_token_ttl_s`` (15 minutes by default). A refresh token is 32 random bytes, kept in
 Postgres only as its SHA-256; each refresh replaces it with a new one of the same family, and a
 replaced token presented again (a stolen copy) revokes the family. Logging out revokes the
-family and puts the access token's ``jti`` on a Redis deny list until it expires.
+family and puts the access token's ``jti`` on a Redis deny list until it expires; deleting an
+account puts ``user:<id>`` there, which denies every access token of that user.
 
 A request costs no Redis round trip for its token: verified tokens are remembered (until they
 expire, at most ``TOKEN_CACHE`` of them), and every gateway process keeps the deny list in
@@ -216,6 +217,15 @@ class Auth:
         await self._redis.set(self._denied_key(principal.jti), "1", ex=ttl)
         await self._redis.publish(self._channel, f"{principal.jti} {principal.expires_at}")
 
+    async def deny_user(self, user_id: int) -> None:
+        """Refuse every access token of ``user_id`` from now on (a deleted account): for one
+        token lifetime, after which none issued before is still valid."""
+        entry = f"user:{user_id}"
+        expires = int(time.time()) + self._config.access_token_ttl_s
+        self._deny(entry, expires)
+        await self._redis.set(self._denied_key(entry), "1", ex=self._config.access_token_ttl_s)
+        await self._redis.publish(self._channel, f"{entry} {expires}")
+
     def _denied_key(self, jti: str) -> str:
         return f"{self._config.redis_prefix}denied:{jti}"
 
@@ -297,6 +307,8 @@ class Auth:
         found = self._verify(token)
         if found.jti in self._denied:
             raise Unauthorized("this access token was logged out", code="token_revoked")
+        if f"user:{found.user_id}" in self._denied:
+            raise Unauthorized("this account was deleted", code="token_revoked")
         return found
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gateway import idempotency, keys
+from gateway import audit, idempotency, keys
 from gateway.auth import Principal, require_user
 from gateway.errors import BadRequest, PreconditionRequired, ValidationFailed, describe
 from gateway.ratelimit import client_address
@@ -149,7 +149,8 @@ def handle(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
             return response
 
     handler.__name__ = endpoint.name
-    return handler
+    # Admin actions and reads of personal data leave a row in the audit log (gateway.audit).
+    return audit.recorded(endpoint, handler, mutating=endpoint.method in MUTATING)
 
 
 async def _run(endpoint: Endpoint, request: web.Request) -> web.StreamResponse:

@@ -6,7 +6,9 @@ The first request with a key claims it in Redis (``SET NX``) with a fingerprint 
 with the same key and the same request gets the stored answer, marked ``Idempotent-Replayed:
 true``; the same key with another request is refused (422 ``idempotency_key_reused``); a retry
 while the first is still running gets 409 ``idempotency_request_in_progress``. Keys belong to a
-user (visitors' keys to their client address): one user's key never meets another's.
+user (visitors' keys to their client address): one user's key never meets another's. A set
+per owner (``idem-of:<owner>``) names their stored answers, for the export and the deletion of
+an account.
 
 Redis keeps these records for speed; the ids a retried request creates (hold and booking ids)
 are also derived from the key (``derived_id``), so even a lost record cannot make a second hold.
@@ -115,7 +117,34 @@ class Idempotency:
             "body": text,
             "content_type": response.content_type,
         }
-        await self._redis.set(name, json.dumps(record), ex=self._ttl)
+        # Indexed by owner (same round trip), so that an account's deletion finds them.
+        index = self._index(owner)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(name, json.dumps(record), ex=self._ttl)
+        pipe.sadd(index, name)
+        pipe.expire(index, self._ttl)
+        await pipe.execute()
+
+    def _index(self, owner: str) -> str:
+        return f"{self._prefix}idem-of:{owner}"
+
+    async def answers_of(self, owner: str) -> list[dict[str, Any]]:
+        """The answers stored for ``owner`` that have not expired (status, body, type)."""
+        names = sorted(await self._redis.smembers(self._index(owner)))
+        raws = await self._redis.mget(names) if names else []
+        found = []
+        for raw in raws:
+            if raw is not None and (record := json.loads(raw)).get("state") == "done":
+                found.append({k: record[k] for k in ("status", "body", "content_type")})
+        return found
+
+    async def forget_owner(self, owner: str) -> int:
+        """Drop every answer stored for ``owner``; returns how many were there."""
+        index = self._index(owner)
+        names = list(await self._redis.smembers(index))
+        gone = int(await self._redis.delete(*names)) if names else 0
+        await self._redis.delete(index)
+        return gone
 
     async def abandon(self, owner: str, key: str) -> None:
         await self._redis.delete(self._name(owner, key))

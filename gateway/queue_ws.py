@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from actors import SeatState
-from gateway import keys
+from gateway import keys, metrics
 from gateway.errors import ApiError, BadRequest, ValidationFailed, describe
 from gateway.fanout import CLOSE_GRACE_S, CLOSE_TOO_SLOW, MAX_FRAME, SEND_TIMEOUT_S
 from gateway.ops.analytics_funnel import count_admitted
@@ -78,6 +78,8 @@ class QueueHub:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for show_id in self._active:
+            metrics.queue_forgotten(show_id)
 
     async def _every(self, period: float, work: Any) -> None:
         while True:
@@ -95,11 +97,15 @@ class QueueHub:
         for show_id, used in list(self._active.items()):
             if used < cutoff and show_id not in self._watchers:
                 del self._active[show_id]
+                metrics.queue_forgotten(show_id)
                 continue
             try:
-                await self._room.tick(show_id)
+                admitted, expired, waiting = await self._room.tick(show_id)
             except flash_sales.NotAFlashSale:
                 self._active.pop(show_id, None)
+                metrics.queue_forgotten(show_id)
+            else:
+                metrics.queue_ticked(show_id, admitted, expired, waiting)
 
     async def _supply_all(self) -> None:
         """Tell each line what its show has left: admission pauses while every seat left is
@@ -207,6 +213,7 @@ async def queue_socket(request: web.Request) -> web.WebSocketResponse:
     show_id = int(text)
     sockets = request.app[keys.SOCKETS]
     sockets.add(ws)
+    metrics.QUEUE_SOCKETS.inc()
     try:
         try:
             token = await _first_message(ws)
@@ -227,6 +234,7 @@ async def queue_socket(request: web.Request) -> web.WebSocketResponse:
         await request.app[keys.QUEUE_HUB].watch(ws, show_id, principal.user_id)
     finally:
         sockets.discard(ws)
+        metrics.QUEUE_SOCKETS.dec()
     return ws
 
 

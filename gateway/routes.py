@@ -10,14 +10,18 @@ from gateway.search import ENDPOINTS as SEARCH_ENDPOINTS
 from gateway.views import (
     accounts,
     admin,
+    audit,
     catalog,
     health,
     holds,
+    home,
     models,
     payments,
+    privacy,
     queue,
     recommend,
 )
+from gateway.views.notify import ENDPOINTS as NOTIFY_ENDPOINTS
 
 API = "/api/v1"
 USER = ("user",)
@@ -118,7 +122,33 @@ _CORE: tuple[Endpoint, ...] = (
         "accounts",
         auth=USER,
         response=s.MeOut,
-        errors=(401,),
+        audit="personal_data.me",
+        errors=(401, 503),
+    ),
+    _e(
+        "GET",
+        "/me/export",
+        privacy.export_my_data,
+        "Download everything held about me (a JSON file)",
+        "accounts",
+        auth=USER,
+        response=s.ExportOut,
+        audit="personal_data.export",
+        errors=(401, 503),
+    ),
+    _e(
+        "DELETE",
+        "/me",
+        privacy.delete_my_account,
+        "Delete my account: personal data erased, bookings and payments kept anonymized "
+        "(refused while holds, payments or upcoming bookings are in progress)",
+        "accounts",
+        body=s.DeleteAccountIn,
+        auth=USER,
+        idempotency="none",
+        limit="login",
+        audit="account.delete",
+        errors=(401, 409, 422, 429),
     ),
     # catalog
     _e(
@@ -213,6 +243,19 @@ _CORE: tuple[Endpoint, ...] = (
         "recommendations",
         query=s.RecommendationsQuery,
         response=s.RecommendationsOut,
+        auth=("optional",),
+        errors=(401, 404, 422),
+    ),
+    _e(
+        "GET",
+        "/home",
+        home.home,
+        "The home page: movies recommended for the customer with why and their next shows "
+        "(favourite theaters and usual time of day first), or what sells in the city for a "
+        "visitor",
+        "recommendations",
+        query=s.HomeQuery,
+        response=s.HomeOut,
         auth=("optional",),
         errors=(401, 404, 422),
     ),
@@ -628,7 +671,8 @@ _CORE: tuple[Endpoint, ...] = (
         query=s.FraudDecisionsQuery,
         response=s.FraudDecisionsOut,
         auth=OPS,
-        errors=(401, 403, 422),
+        audit="personal_data.fraud_decisions",
+        errors=(401, 403, 422, 503),
     ),
     _e(
         "PUT",
@@ -643,6 +687,21 @@ _CORE: tuple[Endpoint, ...] = (
         idempotency="none",
         errors=(401, 403, 404, 422),
     ),
+    _e(
+        "GET",
+        "/admin/audit",
+        audit.list_audit,
+        "The audit log: admin actions and accesses to personal data, newest first, filtered "
+        "by actor, subject, action, target and time (ops; reading it is recorded too)",
+        "admin",
+        query=audit.AuditQuery,
+        response=audit.AuditOut,
+        auth=OPS,
+        audit="audit_log.read",
+        errors=(401, 403, 422, 503),
+    ),
 )
 
-ENDPOINTS: tuple[Endpoint, ...] = _CORE + OPS_ENDPOINTS + SEARCH_ENDPOINTS + ASSISTANT_ENDPOINTS
+ENDPOINTS: tuple[Endpoint, ...] = (
+    _CORE + OPS_ENDPOINTS + SEARCH_ENDPOINTS + ASSISTANT_ENDPOINTS + NOTIFY_ENDPOINTS
+)

@@ -183,6 +183,23 @@ class MeOut(UserOut):
     theaters: list[int] = Field(description="theaters this user administers")
 
 
+class DeleteAccountIn(Strict):
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+        description="the account's password, to confirm it is you"
+    )
+
+
+class ExportOut(BaseModel):
+    generated_at: dt.datetime
+    account: dict[str, Any] = Field(description="the account, its email and phone in clear")
+    tables: dict[str, list[dict[str, Any]]] = Field(
+        description="every stored row about the account, by table (secrets left out)"
+    )
+    redis: dict[str, Any] = Field(
+        description="what the fast store holds: conversations, queue places, stored answers"
+    )
+
+
 # -- catalog ---------------------------------------------------------------------------------
 
 
@@ -727,6 +744,80 @@ class RecommendationsOut(ModelSource):
     city_id: int
     days: int
     items: list[RecommendedMovie]
+
+
+class HomeQuery(Lenient):
+    city_id: Id | None = Field(
+        default=None, description="default: the customer's home city (a visitor must give it)"
+    )
+    lat: Latitude | None = Field(default=None, description="where the customer is, for nearest")
+    lon: Longitude | None = None
+    limit: Annotated[int, Field(ge=1, le=20)] = 8
+    shows_per_movie: Annotated[int, Field(ge=1, le=5)] = 3
+
+
+TimeOfDay = Literal["morning", "afternoon", "evening", "late"]
+
+
+class HomeShow(BaseModel):
+    show_id: int
+    theater_id: int
+    theater_name: str
+    screen_name: str
+    starts_at: dt.datetime
+    local_time: str = Field(description="the start at the theater, ISO 8601 with its offset")
+    time_of_day: TimeOfDay
+    status: Literal["on_sale", "flash_sale"]
+    price_from_cents: int | None = Field(description="the lowest price anyone may pay now")
+    currency: str
+    distance_km: float | None = Field(default=None, description="when lat and lon were given")
+    favourite_theater: bool | None = Field(default=None, description="customers only")
+    at_usual_time: bool | None = Field(default=None, description="customers only")
+
+
+class HomeBecause(BaseModel):
+    movie_id: int
+    title: str
+    shared_genres: list[str]
+    similarity: float | None = Field(default=None, description="the model's, when it explained")
+
+
+class HomeMovie(BaseModel):
+    movie_id: int
+    title: str
+    genres: list[str]
+    runtime_min: int
+    certificate: str
+    language: str
+    score: float | None
+    reason: Literal["because_you_booked", "your_genres", "popular_in_city"]
+    because: HomeBecause | None
+    next_shows: list[HomeShow]
+
+
+class HomeSection(BaseModel):
+    kind: Literal["recommended", "popular"]
+    title: str
+    movies: list[HomeMovie]
+
+
+class FavouriteTheaterOut(BaseModel):
+    theater_id: int
+    name: str
+    bookings: int
+
+
+class HomeOut(ModelSource):
+    personalized: bool
+    city: CityOut
+    sections: list[HomeSection]
+    pricing: ModelSource | None = Field(description="where the prices came from")
+    favourite_theaters: list[FavouriteTheaterOut] | None = Field(
+        default=None, description="customers only: the theaters they booked at most"
+    )
+    usual_time_of_day: TimeOfDay | None = Field(
+        default=None, description="customers only: when most of their shows started"
+    )
 
 
 class GenresIn(Strict):

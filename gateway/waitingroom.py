@@ -20,12 +20,18 @@ them their old number back, so a phone that slept or a lost connection costs no 
 Admission tokens (``gateway.admission``) are bound to user, show and queue number; a hold also
 checks that the token is the user's current admission in Redis, so an admission that lapsed,
 was given up or was replaced cannot be used.
+
+Each admission is also written to Postgres as a notification event (``storage.notify``: one
+per user, show and place), so the customer hears of it by push, text or email: the script
+that admits keeps the admission in a list until a tick's gateway has written it (several
+gateways may write one; the event's dedup key keeps one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -38,13 +44,17 @@ from gateway.errors import ApiError
 from gateway.redisbatch import Script, ScriptBatcher
 from gateway.showinfo import TtlCache
 from storage import flash_sales
+from storage import notify as notify_events
 
 KEY_LIFETIME_AFTER_CLOSE_MS = 86_400_000  # the line's keys end a day after the show starts
 SWEEP_LIMIT = 1_000  # abandoned places expired per advance
 SCAN_LIMIT = 5_000  # places looked at per advance beyond those admitted
 SUPPLIES = ("open", "paused", "sold_out", "ended")
-KEY_NAMES = ("cfg", "q", "seen", "adm", "st", "seq", "mark", "gone")  # see waitingroom_lua
+KEY_NAMES = ("cfg", "q", "seen", "adm", "st", "seq", "mark", "gone", "new")  # waitingroom_lua
+REPORT_RETRY_S = 5.0  # after a failed write of admission events, a line's next try waits this
 TERMS_TTL_S = 2.0  # how long a process trusts the terms it read (for answers only)
+
+log = logging.getLogger(__name__)
 
 
 class QueueRefused(ApiError):
@@ -177,6 +187,7 @@ class WaitingRoom:
         # The terms last seen, per show, for answers (read from Redis, one read at a time).
         self._known_terms = TtlCache(self._read_terms, TERMS_TTL_S)
         self._keys: dict[int, list[str]] = {}
+        self._report_after: dict[int, float] = {}  # show → when to try writing events again
 
     def keys(self, show_id: int) -> list[str]:
         known = self._keys.get(show_id)
@@ -348,7 +359,34 @@ class WaitingRoom:
         )
         if self._on_admit is not None and int(answer[0]) > 0:
             self._on_admit(show_id, int(answer[0]))
+        if len(answer) > 3 and answer[3] and self._pool is not None:
+            await self._report(show_id, [_text(entry) for entry in answer[3]])
         return int(answer[0]), int(answer[1]), int(answer[2])
+
+    async def _report(self, show_id: int, entries: list[str]) -> None:
+        """Write admissions as notification events, then take them off the line's list; on a
+        failure they stay there for a later tick."""
+        if time.monotonic() < self._report_after.get(show_id, 0.0):
+            return
+        admissions = []
+        for entry in entries:
+            user, number, at = entry.split(":")
+            admissions.append(notify_events.Admission(int(user), int(float(number)), int(at)))
+        try:
+            terms = await self._known_terms(show_id)
+            async with self._pool.acquire() as conn:
+                await notify_events.record_admissions(
+                    conn, show_id, admissions, token_ttl_s=terms.ttl_ms / 1000
+                )
+        except Exception as exc:  # Postgres away: the list keeps them
+            log.warning("waiting room: admissions of show %d not written yet (%s)", show_id, exc)
+            self._report_after[show_id] = time.monotonic() + REPORT_RETRY_S
+            return
+        self._report_after.pop(show_id, None)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                pipe.lrem(self.keys(show_id)[8], 1, entry)
+            await pipe.execute()
 
     async def set_supply(
         self, show_id: int, supply: str, *, force: bool = False, now_ms: int | None = None

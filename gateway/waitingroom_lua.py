@@ -16,6 +16,8 @@ Keys of one show, in this order in every script (``KEYS``):
     mark  hash   user → visitors served (admitted + expired) when they joined: their progress
     gone  hash   user → "number:gone_ms" of a place that expired: returning within the grace
                  period gets it back
+    new   list   "user:number:admitted_ms" of admissions not yet written to Postgres as
+                 notification events; a tick hands them out, the gateway removes what it wrote
 
 Numbers: an arrival before the sale gets a random number below ``EARLY`` (so early arrivals
 are in random order, all before later ones); after it, ``EARLY`` + a counter (first come, first
@@ -29,8 +31,8 @@ from __future__ import annotations
 EARLY = 2**50  # numbers below this are early arrivals' random ones; doubles stay exact
 
 _COMMON = """
-local cfgk, q, seen, adm, st, seqk, mark, gone =
-    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local cfgk, q, seen, adm, st, seqk, mark, gone, newk =
+    KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local now = tonumber(ARGV[1])
 local EARLY = @EARLY@
 
@@ -94,6 +96,7 @@ local function advance(c, scan)
         redis.call('ZREM', seen, user)
         if beat and beat >= now - c.place then
             redis.call('HSET', adm, user, score .. ':' .. now)
+            redis.call('RPUSH', newk, user .. ':' .. score .. ':' .. now)
             admitted = admitted + 1
             serving = score
         else
@@ -107,6 +110,7 @@ local function advance(c, scan)
     if admitted > 0 then
         redis.call('HINCRBY', st, 'admitted', admitted)
         redis.call('HSET', st, 'serving', serving)
+        redis.call('PEXPIREAT', newk, c.close + 86400000)  -- as the others, a day after close
     end
     if expired > 0 then redis.call('HINCRBY', st, 'expired', expired) end
     return admitted
@@ -206,7 +210,8 @@ return left
 )
 
 # ARGV: now, sweep limit, scan limit, key lifetime (ms after close). Expire abandoned places,
-# admit at the rate, and (once a minute) make sure every key ends after the show.
+# admit at the rate, and (once a minute) make sure every key ends after the show. Answers
+# {admitted, expired, waiting, the first 100 admissions not yet written to Postgres}.
 TICK = (
     _COMMON
     + """
@@ -217,11 +222,11 @@ local admitted = advance(c, tonumber(ARGV[3]))
 local set = tonumber(redis.call('HGET', st, 'expires_set_ms')) or 0
 if now - set > 60000 then
     local at = c.close + tonumber(ARGV[4])
-    for i = 1, 8 do redis.call('PEXPIREAT', KEYS[i], at) end
+    for i = 1, 9 do redis.call('PEXPIREAT', KEYS[i], at) end
     redis.call('HSET', st, 'expires_set_ms', now)
     redis.call('PEXPIREAT', st, at)
 end
-return {admitted, expired, redis.call('ZCARD', q)}
+return {admitted, expired, redis.call('ZCARD', q), redis.call('LRANGE', newk, 0, 99)}
 """
 )
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import keys
+from gateway import keys, metrics
 from gateway.errors import ValidationFailed
 from gateway.fanout import (
     CLOSE_BAD_SHOW,
@@ -52,10 +52,12 @@ async def show_socket(request: web.Request) -> web.WebSocketResponse:
     count_view(request.app, int(text))  # unknown shows are dropped when the count is flushed
     sockets = request.app[keys.SOCKETS]
     sockets.add(ws)
+    metrics.SEATMAP_SOCKETS.inc()
     try:
         await request.app[keys.FANOUT].watch(int(text), ws)
     finally:
         sockets.discard(ws)
+        metrics.SEATMAP_SOCKETS.dec()
     return ws
 
 

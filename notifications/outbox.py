@@ -1,116 +1,87 @@
-"""The outbox's SQL: claim due rows (a lease, so two workers never send one at once), read what
-a message needs, and record the outcome.
+"""The outbox's fan-out: each event (a row of ``outbox``, written in the transaction that caused
+it) becomes one delivery per channel (and, for push, per device) the customer's preferences ask
+for, in one transaction that marks the event fanned out, so an event is fanned out once.
 
-Every claim counts an attempt, so ``attempts`` doubles as the lease's fencing token: a worker
-whose lease ran out (a slow batch, a pause) finds ``renew`` refused once another has claimed the
-row, and leaves it alone.
+An event of a topic nobody can send, or without a customer, is given up with its error. A
+customer who turned everything off, or whose account is gone, gets no delivery.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any
 
-from notifications.render import MailContext
+from notifications.texts import KIND_OF_TOPIC
+from storage import notify as prefs
 
 
-@dataclass(frozen=True)
-class OutboxRow:
-    id: int
-    topic: str
-    dedup_key: str
-    payload: dict[str, Any]
-    attempts: int  # including this one
-
-
-async def claim(conn: Any, *, limit: int, lease_s: float) -> list[OutboxRow]:
-    """Due rows, each leased to the caller for ``lease_s`` (a crashed worker's rows come due
-    again after it) and its attempt counted."""
-    rows = await conn.fetch(
-        """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2),
-                             attempts = attempts + 1
-           WHERE id IN (SELECT id FROM outbox
-                        WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
-                        ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, topic, dedup_key, payload, attempts""",
-        limit,
-        lease_s,
-    )
-    return [
-        OutboxRow(r["id"], r["topic"], r["dedup_key"], r["payload"], r["attempts"])
-        for r in sorted(rows, key=lambda r: r["id"])
-    ]
-
-
-async def renew(conn: Any, row: OutboxRow, *, lease_s: float) -> bool:
-    """Extend the caller's lease on ``row`` just before it is sent; False if the row is no
-    longer the caller's (claimed again since, sent or given up): do not send it."""
-    renewed = await conn.fetchval(
-        """UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3)
-           WHERE id = $1 AND attempts = $2 AND sent_at IS NULL AND failed_at IS NULL
-           RETURNING id""",
-        row.id,
-        row.attempts,
-        lease_s,
-    )
-    return renewed is not None
-
-
-async def context_for(conn: Any, row: OutboxRow) -> MailContext | None:
-    """The recipient, show and theater of a row; None if they are gone."""
-    payload = row.payload
-    found = await conn.fetchrow(
-        """SELECT u.email, u.display_name, m.title, t.name AS theater, t.address, t.time_zone,
-                  sc.name AS screen, s.starts_at, s.busy_until, m.runtime_min, s.currency
-           FROM shows s JOIN movies m ON m.id = s.movie_id
-                JOIN screens sc ON sc.id = s.screen_id JOIN theaters t ON t.id = sc.theater_id
-                JOIN users u ON u.id = $2
-           WHERE s.id = $1""",
-        int(payload["show_id"]),
-        int(payload["user_id"]),
-    )
-    if found is None:
+def _customer(payload: Any) -> int | None:
+    try:
+        return int(payload["user_id"])
+    except (KeyError, TypeError, ValueError):
         return None
-    ends = found["starts_at"] + dt.timedelta(minutes=found["runtime_min"])
-    return MailContext(
-        email=found["email"],
-        display_name=found["display_name"],
-        movie_title=found["title"],
-        theater_name=found["theater"],
-        theater_address=found["address"],
-        time_zone=found["time_zone"],
-        screen_name=found["screen"],
-        starts_at=found["starts_at"],
-        ends_at=min(ends, found["busy_until"]),
-        currency=found["currency"],
-    )
 
 
-async def mark_sent(conn: Any, row_id: int) -> bool:
-    """Record that the SMTP server accepted the row's message; False if it already was."""
-    done = await conn.fetchval(
-        "UPDATE outbox SET sent_at = now(), last_error = NULL "
-        "WHERE id = $1 AND sent_at IS NULL RETURNING id",
-        row_id,
-    )
-    return done is not None
-
-
-async def mark_failed(conn: Any, row_id: int, error: str, retry_at: dt.datetime | None) -> None:
-    """Note a failure: try again at ``retry_at``, or (None) give the message up."""
-    if retry_at is None:
-        await conn.execute(
-            "UPDATE outbox SET last_error = $2, failed_at = now() "
-            "WHERE id = $1 AND sent_at IS NULL",
-            row_id,
-            error[:1000],
+async def fan_out(conn: Any, *, limit: int, channels: Collection[str]) -> int:
+    """Fan out up to ``limit`` events into deliveries on ``channels`` (those this worker can
+    send); returns how many events it took."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            """SELECT id, topic, payload FROM outbox
+               WHERE fanned_out_at IS NULL AND failed_at IS NULL
+               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            limit,
         )
-    else:
+        if not rows:
+            return 0
+        bad: list[tuple[int, str]] = []
+        good: list[tuple[int, str, int]] = []
+        for row in rows:
+            kind, user_id = KIND_OF_TOPIC.get(row["topic"]), _customer(row["payload"])
+            if kind is None:
+                bad.append((row["id"], f"UnknownTopic: {row['topic'][:100]}"))
+            elif user_id is None:
+                bad.append((row["id"], "BadPayload: no customer"))
+            else:
+                good.append((row["id"], kind, user_id))
+        reach = await prefs.reach_of(conn, sorted({user for _, _, user in good}))
+        wanted: list[tuple[int, int, str, str, int]] = []
+        for outbox_id, kind, user_id in good:
+            found = reach.get(user_id)
+            if found is not None:
+                wanted += [
+                    (outbox_id, user_id, kind, channel, device)
+                    for channel, device in _targets(found, kind)
+                    if channel in channels
+                ]
+        if wanted:
+            await conn.execute(
+                """INSERT INTO notification_deliveries (outbox_id, user_id, kind, channel,
+                                                        device_id)
+                   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[],
+                                        $5::bigint[])
+                   ON CONFLICT (outbox_id, channel, device_id) DO NOTHING""",
+                *(list(column) for column in zip(*wanted, strict=True)),
+            )
         await conn.execute(
-            "UPDATE outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1 "
-            "AND sent_at IS NULL AND failed_at IS NULL",
-            row_id,
-            error[:1000],
-            retry_at,
+            "UPDATE outbox SET fanned_out_at = now() WHERE id = ANY($1::bigint[])",
+            [outbox_id for outbox_id, _, _ in good],
         )
+        if bad:
+            await conn.executemany(
+                "UPDATE outbox SET failed_at = now(), last_error = $2 WHERE id = $1", bad
+            )
+    return len(rows)
+
+
+def _targets(reach: prefs.Reach, kind: str) -> list[tuple[str, int]]:
+    """(channel, device) pairs the customer's preferences and addresses allow for ``kind``."""
+    wants = reach.preferences[kind]
+    found: list[tuple[str, int]] = []
+    if wants["email"] and reach.has_email:
+        found.append(("email", 0))
+    if wants["sms"] and reach.has_phone:
+        found.append(("sms", 0))
+    if wants["push"]:
+        found += [("push", device) for device in reach.devices]
+    return found

@@ -2,8 +2,10 @@
 
 ``booking.confirmed`` carries an .ics invitation (METHOD:PUBLISH) and ``booking.cancelled`` its
 cancellation (METHOD:CANCEL, same UID, so calendars drop the event); ``refund.succeeded`` says
-how much came back and why. Times are shown in the theater's zone. The Message-ID follows from
-the row's dedup key, so a message sent again after a crash is recognisably the same.
+how much came back and why; ``booking.reminder`` says the show starts soon and
+``queue.admitted`` that a waiting room let the customer in. Times are shown in the theater's
+zone. The Message-ID follows from the row's dedup key, so a message sent again after a crash is
+recognisably the same. (``notifications.texts`` writes the same events as texts and pushes.)
 """
 
 from __future__ import annotations
@@ -124,6 +126,9 @@ def compose(
     elif topic == "refund.succeeded":
         subject, lines = _refunded(payload, context)
         ics = None
+    elif topic in _PLAIN:
+        subject, lines = _PLAIN[topic](payload, context)
+        ics = None
     else:
         raise UnknownTopic(topic)
     message = EmailMessage()
@@ -198,6 +203,31 @@ def _refunded(payload: dict[str, Any], c: MailContext) -> tuple[str, list[str]]:
         lines.append(f"Booking reference: {payload['booking_id']}")
     lines.append("It may take a few days to appear on your statement.")
     return f"Refund of {amount}: {c.movie_title}", lines
+
+
+def _reminder(payload: dict[str, Any], c: MailContext) -> tuple[str, list[str]]:
+    when = local_time(c.starts_at, c.time_zone)
+    lines = [
+        f"{c.movie_title} starts soon: {when}.",
+        f"Where: {_where(c)}",
+        f"Seats: {_seats(payload)}",
+        f"Booking reference: {payload['booking_id']}",
+    ]
+    return f"Starting soon: {c.movie_title}, {when}", lines
+
+
+def _admitted(payload: dict[str, Any], c: MailContext) -> tuple[str, list[str]]:
+    until = dt.datetime.fromtimestamp(float(payload["expires_at"]), dt.UTC)
+    lines = [
+        f"It is your turn: the waiting room let you in for {c.movie_title}, "
+        f"{local_time(c.starts_at, c.time_zone)}, at {c.theater_name}.",
+        f"Hold your seats before {local_time(until, c.time_zone)}; after that your place "
+        "goes to the next in line.",
+    ]
+    return f"It is your turn: {c.movie_title}", lines
+
+
+_PLAIN = {"booking.reminder": _reminder, "queue.admitted": _admitted}
 
 
 def _calendar(payload: dict[str, Any], c: MailContext, *, cancelled: bool) -> bytes:

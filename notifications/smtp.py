@@ -1,18 +1,22 @@
-"""Sending one message over SMTP (aiosmtplib), with failures sorted into worth retrying or not."""
+"""Sending one message over SMTP (aiosmtplib), with failures sorted into worth retrying or not,
+and the email channel's notifier around it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 import aiosmtplib
 
+from notifications.notifier import PermanentError, TransientError
 
-class TransientSmtpError(Exception):
+
+class TransientSmtpError(TransientError):
     """Try again later: the server was unreachable, timed out, or answered 4xx."""
 
 
-class PermanentSmtpError(Exception):
+class PermanentSmtpError(PermanentError):
     """Do not try again: the server answered 5xx (a recipient refused, say)."""
 
 
@@ -50,3 +54,28 @@ async def send(config: SmtpConfig, message: EmailMessage) -> None:
         raise PermanentSmtpError(f"{exc.code} {exc.message}") from exc
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         raise TransientSmtpError(str(exc) or type(exc).__name__) from exc
+
+
+class EmailNotifier:
+    """The email channel: SMTP. A message sent again after an attempt whose outcome was lost
+    carries the same Message-ID, so receivers drop the copy (``settle`` cannot ask an SMTP
+    server what it accepted, and a lost ticket is worse than a duplicate one).
+
+    >>> notifier = EmailNotifier(SmtpConfig(host="smtp.example.com"))
+    >>> message_id = await notifier.send(mail)
+    """
+
+    channel = "email"
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+
+    async def send(self, message: EmailMessage) -> str:
+        await send(self.config, message)
+        return str(message["Message-ID"])
+
+    async def settle(self, message: EmailMessage, since: dt.datetime) -> str | None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,15 +1,21 @@
-"""The mail worker: claims due outbox rows, renders and sends each, and records the outcome.
+"""The notifications worker: writes reminders as they come due, fans each outbox event out into
+deliveries (one per channel and device the customer wants), and sends each delivery through its
+channel's notifier, recording the outcome.
 
-A row is marked sent right after the SMTP server accepted it; a transient failure is retried
-with exponential backoff and jitter, a permanent one (or the last attempt) gives the message up
-with its error recorded. Any other error of one row (a payload it cannot render, say) is retried
-like a transient one, so it neither stops the rows after it nor is retried forever.
+A delivery is marked sent right after the provider accepted it; a transient failure is retried
+with exponential backoff and jitter (never sooner than the provider's Retry-After), a permanent
+one (or the last attempt) gives it up with its error recorded, and one no longer due (a reminder
+of a cancelled booking) is dropped. Any other error of one delivery (an event it cannot render,
+say) is retried like a transient one, so it neither stops the others nor is retried forever.
 
-Rows are leased while being sent, so several workers (or a restarted one) never send the same
-row at once: the lease is renewed, fenced by the row's attempt count, right before each send,
-and each send must finish within half a lease. A worker that dies between the server's
-acceptance and the mark leaves the row to come due after its lease; the copy sent again carries
-the same Message-ID, so receivers can drop it.
+Deliveries are leased while being sent, so several workers (or a restarted one) never send the
+same one at once: the lease is renewed, fenced by the attempt count, before the send, and each
+send must finish within half a lease. The send is marked begun first: a worker that dies
+between the provider's acceptance and the record leaves a delivery whose outcome is in doubt,
+and the next attempt asks the provider (``Notifier.settle``) before sending anything: a text
+Twilio lists is recorded, not sent again; a push FCM cannot vouch for is given up; an email is
+sent again with the same Message-ID, which receivers drop. Errors are stored and logged without
+personal data.
 """
 
 from __future__ import annotations
@@ -19,41 +25,76 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import time
+from collections.abc import Iterable
 from typing import Any
 
-from notifications import outbox
-from notifications.render import UnknownTopic, compose
-from notifications.smtp import PermanentSmtpError, SmtpConfig, TransientSmtpError, send
+import storage
+from notifications import deliveries, outbox
+from notifications.deliveries import Delivery, Obsolete, RecipientGone
+from notifications.notifier import (
+    DeviceGone,
+    Notifier,
+    OutcomeUnknown,
+    PermanentError,
+    TransientError,
+    redact,
+)
+from notifications.render import UnknownTopic
+from notifications.texts import message_for
+from storage import notify as prefs
 
 log = logging.getLogger(__name__)
 
+COUNTS = ("fanned_out", "reminders", "sent", "retry", "given_up", "dropped", "skipped")
+
+
+def _error(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")
+
 
 class OutboxWorker:
-    """Sends the outbox's mail; ``run`` loops, ``run_once`` is one pass (for tests).
+    """Sends the outbox's notifications; ``run`` loops, ``run_once`` is one pass (for tests).
 
-    >>> worker = OutboxWorker(pool, SmtpConfig(host="smtp.example.com"), batch=20)
+    >>> worker = OutboxWorker(pool, [EmailNotifier(smtp), TwilioNotifier(twilio)], keyring=ring)
     """
 
     def __init__(
         self,
         pool: Any,
-        smtp: SmtpConfig,
+        notifiers: Iterable[Notifier],
         *,
+        keyring: Any,
         batch: int = 20,
         lease_s: float = 60.0,
         max_attempts: int = 8,
         backoff_base_s: float = 5.0,
         backoff_cap_s: float = 3600.0,
+        reminder_lead_s: float = 7200.0,
+        reminder_every_s: float = 60.0,
     ) -> None:
-        if smtp.timeout_s >= lease_s:
-            raise ValueError("lease_s must exceed the SMTP timeout: a send ends within its lease")
+        self._notifiers: dict[str, Notifier] = {n.channel: n for n in notifiers}
+        for notifier in self._notifiers.values():
+            timeout = getattr(getattr(notifier, "config", None), "timeout_s", 0.0)
+            if timeout >= lease_s:
+                raise ValueError(
+                    f"lease_s must exceed the {notifier.channel} timeout: a send ends within "
+                    "its lease"
+                )
         self._pool = pool
-        self._smtp = smtp
+        self._keyring = keyring
         self._batch = batch
         self._lease_s = lease_s
         self._max_attempts = max_attempts
         self._base = backoff_base_s
         self._cap = backoff_cap_s
+        self._reminder_lead_s = reminder_lead_s
+        self._reminder_every_s = reminder_every_s
+        self._reminders_at = 0.0  # monotonic time of the next reminder scan
+
+    @property
+    def channels(self) -> list[str]:
+        return sorted(self._notifiers)
 
     def backoff(self, attempt: int) -> float:
         """Seconds before the next try after ``attempt`` failed: doubling, capped, jittered."""
@@ -61,70 +102,123 @@ class OutboxWorker:
         return delay * random.uniform(0.5, 1.0)
 
     async def run_once(self) -> dict[str, int]:
-        """One pass: claim up to ``batch`` due rows and deliver each; returns how many were
-        sent, put off for a retry, given up, or skipped (claimed by another worker since)."""
-        counts = {"sent": 0, "retry": 0, "given_up": 0, "skipped": 0}
+        """One pass: write the reminders due (once a ``reminder_every_s``), fan out up to
+        ``batch`` events, claim up to ``batch`` due deliveries and send each; returns how many
+        of each happened (``skipped``: claimed by another worker since)."""
+        counts = dict.fromkeys(COUNTS, 0)
         async with self._pool.acquire() as conn:
-            rows = await outbox.claim(conn, limit=self._batch, lease_s=self._lease_s)
-        for row in rows:
-            counts[await self._deliver(row)] += 1
+            if time.monotonic() >= self._reminders_at:
+                counts["reminders"] = await prefs.schedule_reminders(
+                    conn, lead_s=self._reminder_lead_s
+                )
+                self._reminders_at = time.monotonic() + self._reminder_every_s
+            counts["fanned_out"] = await outbox.fan_out(
+                conn, limit=self._batch, channels=self.channels
+            )
+            claimed = await deliveries.claim(
+                conn, limit=self._batch, lease_s=self._lease_s, channels=self.channels
+            )
+        for delivery in claimed:
+            counts[await self._deliver(delivery)] += 1
         return counts
 
-    async def _deliver(self, row: outbox.OutboxRow) -> str:
+    async def _deliver(self, d: Delivery) -> str:
+        notifier = self._notifiers[d.channel]
+        begun = False
         try:
             async with self._pool.acquire() as conn:
-                if not await outbox.renew(conn, row, lease_s=self._lease_s):
+                if not await deliveries.renew(conn, d, lease_s=self._lease_s):
                     return "skipped"
-                context = await outbox.context_for(conn, row)
-            if context is None:
-                raise PermanentSmtpError("the recipient or the show is gone")
-            message = compose(
-                row.topic,
-                row.payload,
+                context, recipient = await deliveries.context_for(conn, d, self._keyring)
+            mail_from = getattr(getattr(notifier, "config", None), "mail_from", "")
+            message = message_for(
+                d.channel,
+                d.topic,
+                d.payload,
                 context,
-                dedup_key=row.dedup_key,
-                mail_from=self._smtp.mail_from,
+                recipient,
+                dedup_key=d.dedup_key,
+                mail_from=mail_from,
             )
+            if d.in_doubt_since is not None:
+                try:
+                    found = await notifier.settle(message, d.in_doubt_since)
+                except OutcomeUnknown as exc:
+                    return await self._failed(d, _error(exc), give_up=True)
+                if found is not None:
+                    log.info("%s: an earlier attempt had been accepted", d.label)
+                    await self._mark_sent(d, found)
+                    return "sent"
+            async with self._pool.acquire() as conn:
+                if not await deliveries.begin_send(conn, d, lease_s=self._lease_s):
+                    return "skipped"
+            begun = True
             try:
                 async with asyncio.timeout(self._lease_s / 2):
-                    await send(self._smtp, message)
+                    provider_id = await notifier.send(message)
             except TimeoutError as exc:
-                raise TransientSmtpError("the send outlasted half its lease") from exc
-        except (PermanentSmtpError, UnknownTopic) as exc:
-            return await self._failed(row, f"{type(exc).__name__}: {exc}", give_up=True)
-        except Exception as exc:  # transient, or a fault of this row only: retried, bounded
-            if not isinstance(exc, TransientSmtpError):
-                log.exception("mail %s attempt %d raised", row.dedup_key, row.attempts)
-            last = row.attempts >= self._max_attempts
-            return await self._failed(row, f"{type(exc).__name__}: {exc}", give_up=last)
-        await self._mark_sent(row)
+                raise OutcomeUnknown("the send outlasted half its lease") from exc
+        except Obsolete as exc:
+            return await self._failed(d, f"Obsolete: {exc}", give_up=True, dropped=True)
+        except DeviceGone as exc:
+            async with self._pool.acquire() as conn:
+                await prefs.forget_device(conn, d.device_id)
+            return await self._failed(d, _error(exc), give_up=True)
+        except (PermanentError, UnknownTopic, RecipientGone, storage.NotFound) as exc:
+            return await self._failed(d, _error(exc), give_up=True)
+        except Exception as exc:  # transient, or a fault of this delivery only: retried, bounded
+            if not isinstance(exc, TransientError):
+                log.warning("%s attempt %d raised %s", d.label, d.attempts, _error(exc))
+            doubt = isinstance(exc, OutcomeUnknown) or (d.in_doubt_since is not None and not begun)
+            return await self._failed(
+                d,
+                _error(exc),
+                give_up=d.attempts >= self._max_attempts,
+                in_doubt=doubt,
+                retry_after=getattr(exc, "retry_after", None),
+            )
+        await self._mark_sent(d, provider_id)
         return "sent"
 
-    async def _mark_sent(self, row: outbox.OutboxRow) -> None:
+    async def _mark_sent(self, d: Delivery, provider_id: str) -> None:
         """Record the acceptance, trying a fresh connection if the first one was lost: until it
-        is recorded, the row would come due again after its lease and be sent a second time."""
+        is recorded, the delivery stays in doubt and its next attempt has to settle it."""
         for pause in (0.1, 0.5, None):
             try:
                 async with self._pool.acquire() as conn:
-                    await outbox.mark_sent(conn, row.id)
+                    await deliveries.mark_sent(conn, d.id, provider_id)
                 return
             except Exception:
                 if pause is None:
                     raise
-                log.warning("mail %s sent but not yet marked; trying again", row.dedup_key)
+                log.warning("%s sent but not yet marked; trying again", d.label)
                 await asyncio.sleep(pause)
 
-    async def _failed(self, row: outbox.OutboxRow, error: str, *, give_up: bool) -> str:
+    async def _failed(
+        self,
+        d: Delivery,
+        error: str,
+        *,
+        give_up: bool,
+        dropped: bool = False,
+        in_doubt: bool = False,
+        retry_after: float | None = None,
+    ) -> str:
         retry_at = None
         if not give_up:
-            delay = self.backoff(row.attempts)
+            delay = max(self.backoff(d.attempts), min(retry_after or 0.0, 86400.0))
             retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
         async with self._pool.acquire() as conn:
-            await outbox.mark_failed(conn, row.id, error, retry_at)
+            await deliveries.mark_failed(
+                conn, d, error, retry_at, in_doubt=in_doubt, dropped=dropped
+            )
+        if dropped:
+            log.info("%s dropped: %s", d.label, error)
+            return "dropped"
         if give_up:
-            log.error("mail %s given up after %d attempts: %s", row.dedup_key, row.attempts, error)
+            log.error("%s given up after %d attempts: %s", d.label, d.attempts, error)
             return "given_up"
-        log.warning("mail %s attempt %d failed: %s", row.dedup_key, row.attempts, error)
+        log.warning("%s attempt %d failed: %s", d.label, d.attempts, error)
         return "retry"
 
     async def run(self, stop: asyncio.Event, *, poll_s: float = 1.0) -> None:
@@ -132,7 +226,7 @@ class OutboxWorker:
         waiting longer after each failure in a row (up to 30 s).
 
         >>> stop = asyncio.Event()
-        >>> task = asyncio.create_task(OutboxWorker(pool, smtp).run(stop))
+        >>> task = asyncio.create_task(OutboxWorker(pool, notifiers, keyring=ring).run(stop))
         >>> stop.set(); await task
         """
         failures = 0
@@ -140,12 +234,18 @@ class OutboxWorker:
             busy = False
             try:
                 counts = await self.run_once()
-                busy = sum(counts.values()) >= self._batch
+                handled = sum(counts[k] for k in COUNTS if k not in ("fanned_out", "reminders"))
+                busy = counts["fanned_out"] >= self._batch or handled >= self._batch
                 failures = 0
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                log.exception("mail pass failed (%d in a row)", failures)
+                log.warning("notifications pass failed (%d in a row): %s", failures, _error(exc))
             if not busy:
                 wait = poll_s if not failures else min(poll_s * 2 ** min(failures, 6), 30.0)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), max(wait, poll_s))
+
+    async def close(self) -> None:
+        """Close the notifiers' connections."""
+        for notifier in self._notifiers.values():
+            await notifier.close()

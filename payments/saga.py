@@ -46,6 +46,7 @@ from payments.errors import (
     TooManyAttempts,
 )
 from payments.ids import booking_id_of, refund_id_of
+from payments.metrics import BOOKINGS, PAYMENTS
 from payments.policy import DEFAULT_POLICY, RefundPolicy
 from payments.provider import (
     Intent,
@@ -195,6 +196,7 @@ class Saga(Refunds, Reconciliation):
             )
             if moved is None:  # a concurrent click made it first
                 return await records.get_payment(conn, payment.payment_id)
+        PAYMENTS.labels("started").inc()
         return moved
 
     async def _start_payment(self, payment: Payment, hold: actors.Hold) -> None:
@@ -300,6 +302,7 @@ class Saga(Refunds, Reconciliation):
             )
         if moved is None:
             return await self.get(payment.payment_id)
+        PAYMENTS.labels("declined").inc()
         if moved.attempt >= self.config.max_attempts:
             await self._release_hold(moved, "attempts_exhausted")
         return moved
@@ -322,6 +325,7 @@ class Saga(Refunds, Reconciliation):
                 conn, payment.payment_id, records.LIVE, "canceled", step="abandoned", why=why
             )
         if moved is not None:
+            PAYMENTS.labels("abandoned").inc()
             await self._release_hold(moved, why)
             return moved
         return await self.get(payment.payment_id)
@@ -340,7 +344,7 @@ class Saga(Refunds, Reconciliation):
     async def settle_success(self, payment: Payment, intent: Intent) -> Payment:
         """The provider took the money: book the seats, or refund if there are none to book."""
         async with self._pool.acquire() as conn:
-            await records.move_payment(
+            paid = await records.move_payment(
                 conn,
                 payment.payment_id,
                 ("creating", "open", "failed", "canceled"),
@@ -350,6 +354,8 @@ class Saga(Refunds, Reconciliation):
                 amount=intent.amount_cents,
             )
             payment = await records.get_payment(conn, payment.payment_id)
+        if paid is not None:
+            PAYMENTS.labels("succeeded").inc()
         await self._step(payment.payment_id, "paid")
         if payment.status == "succeeded":
             return await self._book(payment)
@@ -368,8 +374,10 @@ class Saga(Refunds, Reconciliation):
                 raise
             await self._until_durable(booking_id, exc)  # an earlier or concurrent try made it
         except _UNSEATED as exc:
+            BOOKINGS.labels("unseated").inc()
             return await self._refund_unseated(payment, exc)
         except NOT_YET as exc:
+            BOOKINGS.labels("deferred").inc()
             raise SettlementPending(
                 "the booking could not be confirmed yet", {"reason": exc.code}, retry_after=1
             ) from exc
@@ -382,6 +390,8 @@ class Saga(Refunds, Reconciliation):
                 step="booked",
                 booking_id=booking_id,
             )
+        if moved is not None:
+            BOOKINGS.labels("booked").inc()
         await self._step(payment.payment_id, "booked")
         return moved or await self.get(payment.payment_id)
 

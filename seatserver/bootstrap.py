@@ -282,8 +282,14 @@ async def start_gateway(config: Any, host: str, port: int) -> tuple[Any, str]:
     from aiohttp import web
 
     from gateway import create_app
+    from gateway.logsafe import AccessLogger, install_log_hygiene
 
-    runner = web.AppRunner(create_app(config), shutdown_timeout=config.shutdown_grace_s)
+    install_log_hygiene()  # no personal data in the logs (gateway.logsafe)
+    runner = web.AppRunner(
+        create_app(config),
+        shutdown_timeout=config.shutdown_grace_s,
+        access_log_class=AccessLogger,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -1,11 +1,10 @@
-"""The ``seatserver`` command: ``up``, ``migrate``, ``demo-data``, ``doctor``, ``gateway``, and
-the models' ``train``, ``retrain``, ``models`` and ``eval``."""
+"""The ``seatserver`` command: ``up``, ``migrate``, ``demo-data``, ``doctor``, ``status``,
+``gateway``, and the models' ``train``, ``retrain``, ``models`` and ``eval``."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="seatserver", description="A real-time movie ticket booking server."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default=None,
+        help="log lines as JSON (ts, level, logger, message, request_id, ...) or as text "
+        "(default: text in development, JSON otherwise)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = commands.add_parser(
@@ -141,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Exits 1 when a check fails.",
     )
     _data_dir_option(doctor)
+    from seatserver import status
+
+    status.add_parser(commands, _data_dir_option)
     from seatserver import modelcmds
 
     modelcmds.add_parsers(commands, _data_dir_option, _seed)
@@ -157,10 +166,6 @@ def load_settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         settings = load_settings(args)
     except ValidationError as exc:
@@ -168,17 +173,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             print(f"seatserver: invalid setting {field}: {error['msg']}", file=sys.stderr)
         return 2
-    from seatserver import bootstrap, keycmds, modelcmds
+    from seatserver import bootstrap, keycmds, modelcmds, status
     from seatserver import commands as run
 
     if settings.ray_address is None:
         bootstrap.local_ray_environment()  # before anything imports Ray
+    from seatserver.logs import setup_logging  # (imports Ray: the formatter is the actors')
+
+    setup_logging(args.log_format, verbose=args.verbose, environment=settings.environment)
 
     handler = {
         "up": run.up,
         "migrate": run.migrate,
         "demo-data": run.demo_data,
         "doctor": run.doctor,
+        "status": status.run,
         "gateway": run.gateway,
         "train": modelcmds.train,
         "retrain": modelcmds.retrain,

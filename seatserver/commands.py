@@ -167,7 +167,9 @@ async def _serve(
             )
         pool = await storage.create_pool(database_url, schema=settings.database_schema, max_size=3)
         stack.push_async_callback(pool.close)
-        mailer = asyncio.create_task(_send_mail(settings, pool, stop, local.get("smtp_port")))
+        mailer = asyncio.create_task(
+            _send_mail(settings, pool, stop, local.get("smtp_port"), local)
+        )
         models = asyncio.create_task(_serve_models(settings, stop))
         on_gateway(url, local)
         lead = dt.timedelta(seconds=settings.flash_sale_lead_s)
@@ -266,14 +268,34 @@ async def _local_stand_ins(settings: Settings) -> Any:
             stack.push_async_callback(catcher.stop)
             found["smtp_port"] = catcher.port
             _say(f"mail: caught at smtp://127.0.0.1:{catcher.port}, kept in {mail_dir}")
+        development = settings.environment == "development"
+        if development and settings.twilio_account_sid is None:
+            from notifications.catchers import start_local_sms
+
+            sms = await start_local_sms(settings.data_dir, settings.sms_catcher_port)
+            stack.push_async_callback(sms.catcher.stop)
+            found["sms"] = sms.config
+            _say(f"sms: a local Twilio at {sms.catcher.url} catches texts, kept in {sms.record}")
+        if development and settings.fcm_service_account_file is None:
+            from notifications.catchers import start_local_push
+
+            push = await start_local_push(settings.data_dir, settings.push_catcher_port)
+            stack.push_async_callback(push.catcher.stop)
+            found["push"] = push.config
+            _say(f"push: a local FCM at {push.catcher.url} catches pushes, kept in {push.record}")
         yield found
 
 
 async def _send_mail(
-    settings: Settings, pool: Any, stop: asyncio.Event, catcher_port: int | None
+    settings: Settings,
+    pool: Any,
+    stop: asyncio.Event,
+    catcher_port: int | None,
+    local: dict[str, Any] | None = None,
 ) -> None:
-    """The outbox's mail worker until ``stop``."""
-    from notifications.smtp import SmtpConfig
+    """The outbox's notifications worker until ``stop``: email, and texts and pushes where
+    they are set up (or caught locally)."""
+    from notifications.smtp import EmailNotifier, SmtpConfig
     from notifications.worker import OutboxWorker
 
     if catcher_port is not None:
@@ -290,7 +312,46 @@ async def _send_mail(
             starttls=settings.smtp_starttls,
             mail_from=settings.mail_from,
         )
-    await OutboxWorker(pool, smtp).run(stop)
+    notifiers = [EmailNotifier(smtp), *_text_and_push(settings, local or {})]
+    worker = OutboxWorker(
+        pool,
+        notifiers,
+        keyring=settings.keyring(),
+        reminder_lead_s=settings.reminder_lead_min * 60.0,
+    )
+    try:
+        await worker.run(stop)
+    finally:
+        await worker.close()
+
+
+def _text_and_push(settings: Settings, local: dict[str, Any]) -> list[Any]:
+    """The SMS and push notifiers the settings (or the local stand-ins) provide."""
+    from notifications.push import FcmConfig, FcmNotifier, ServiceAccount
+    from notifications.sms import TwilioConfig, TwilioNotifier
+
+    found: list[Any] = []
+    sms = local.get("sms")
+    if settings.twilio_account_sid is not None:
+        assert settings.twilio_auth_token is not None
+        sms = TwilioConfig(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            from_number=settings.twilio_from_number,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base=settings.twilio_api_base,
+        )
+    if sms is not None:
+        found.append(TwilioNotifier(sms))
+    push = local.get("push")
+    if settings.fcm_service_account_file is not None:
+        account = ServiceAccount.from_file(settings.fcm_service_account_file)
+        push = FcmConfig(
+            account, project_id=settings.fcm_project_id, api_base=settings.fcm_api_base
+        )
+    if push is not None:
+        found.append(FcmNotifier(push))
+    return found
 
 
 def up(settings: Settings, args: argparse.Namespace) -> int:

@@ -128,6 +128,33 @@ class Settings(BaseSettings):
     # Port of the local mail catcher that `up` starts when no SMTP host is set (0: a free one).
     mail_catcher_port: int = Field(default=8025, ge=0, le=65535)
 
+    # -- sms --
+    # Twilio account of the text messages; unset in development: a local Twilio on loopback
+    # that keeps what it receives under data_dir/sms (unset elsewhere: no texts are sent).
+    twilio_account_sid: str | None = Field(default=None, pattern=r"^AC[0-9a-fA-F]{32}$")
+    twilio_auth_token: str | None = None
+    # The sender: a Twilio number in E.164, or a messaging service ("MG...").
+    twilio_from_number: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    twilio_messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    # Twilio API address (unset: Twilio's own); a test or staging stand-in may be named here.
+    twilio_api_base: str | None = None
+    # Port of the local Twilio that `up` starts when no account is set (0: a free one).
+    sms_catcher_port: int = Field(default=8426, ge=0, le=65535)
+
+    # -- push --
+    # The service account's JSON key file (Firebase console: service accounts) of the push
+    # notifications; unset in development: a local FCM on loopback that keeps what it receives
+    # under data_dir/push (unset elsewhere: no pushes are sent).
+    fcm_service_account_file: Path | None = None
+    # Firebase project the pushes go through (unset: the service account's own).
+    fcm_project_id: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{4,29}$")
+    # FCM API address (unset: Google's); a test or staging stand-in may be named here.
+    fcm_api_base: str | None = None
+    # Port of the local FCM that `up` starts when no service account is set (0: a free one).
+    push_catcher_port: int = Field(default=8427, ge=0, le=65535)
+    # Minutes before a show its reminder goes out (to bookings made before then).
+    reminder_lead_min: int = Field(default=120, ge=5, le=10_080)
+
     # -- flash sales and rate limits --
     # Token buckets, per client address (ip), user or account (the email of a login):
     # "N/s", "N/min" or "N/h", optionally ":BURST" (the bucket's size), or "off".
@@ -316,4 +343,12 @@ class Settings(BaseSettings):
             raise ValueError("SEATSERVER_FRAUD_VERIFY_AT must be below SEATSERVER_FRAUD_BLOCK_AT")
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("SEATSERVER_DB_POOL_MIN must not exceed SEATSERVER_DB_POOL_MAX")
+        sender = self.twilio_from_number or self.twilio_messaging_service_sid
+        if self.twilio_account_sid is not None and not (self.twilio_auth_token and sender):
+            raise ValueError(
+                "SEATSERVER_TWILIO_ACCOUNT_SID needs SEATSERVER_TWILIO_AUTH_TOKEN and "
+                "SEATSERVER_TWILIO_FROM_NUMBER or SEATSERVER_TWILIO_MESSAGING_SERVICE_SID"
+            )
+        if self.fcm_project_id is not None and self.fcm_service_account_file is None:
+            raise ValueError("SEATSERVER_FCM_PROJECT_ID needs SEATSERVER_FCM_SERVICE_ACCOUNT_FILE")
         return self

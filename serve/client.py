@@ -154,7 +154,10 @@ class ModelCall:
                     raise
                 except Exception as exc:  # the replica died, the app went, the model raised
                     self.breaker.failed(trial)
-                    log.warning("%s.%s failed: %s", self.deployment, self.method, exc)
+                    # The type only: a model's error may quote its input (a customer's query).
+                    log.warning(
+                        "%s.%s failed: %s", self.deployment, self.method, type(exc).__name__
+                    )
                     if _gone(exc):
                         self._handle = None
                     _settle(batch, (FAILED,))

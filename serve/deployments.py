@@ -110,17 +110,26 @@ class RecommenderReplica(_Replica):
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=BATCH_WAIT_S)
     async def recommend(self, requests: list[list[Any]]) -> list[dict[str, Any]]:
-        """Each request: a gateway's calls, each ``(history, candidates, k)``."""
+        """Each request: a gateway's calls, each ``(history, candidates, k)``, or
+        ``(history, candidates, k, True)`` for items that also say the booked movie most like
+        each: ``[movie, score, booked movie, similarity]`` (see ``RecommenderModel.explain``)."""
         model = self.current()
         return _each(
             requests,
-            lambda calls: [
-                [[int(i), float(s)] for i, s in model.recommend(history, candidates, k)]
-                for history, candidates, k in calls
-            ],
+            lambda calls: [_recommended(model, *call) for call in calls],
             "items",
             self.version,
         )
+
+
+def _recommended(
+    model: Any, history: Any, candidates: Any, k: int, explain: bool = False
+) -> list[list[Any]]:
+    items = [[int(i), float(s)] for i, s in model.recommend(history, candidates, k)]
+    if explain and items:
+        for item, nearest in zip(items, model.explain(history, [i for i, _ in items]), strict=True):
+            item.extend(nearest)
+    return items
 
 
 class PricingReplica(_Replica):

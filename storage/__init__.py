@@ -31,6 +31,7 @@ from storage.admin import (
     update_screen_layout,
     update_theater,
 )
+from storage.audit import AuditEntry, AuditFilters, AuditRecord
 from storage.bookings import BookingRecord, bookings_of_user, get_booking
 from storage.catalog import (
     get_show,
@@ -73,12 +74,23 @@ from storage.models import (
     Theater,
     TheaterShows,
 )
+from storage.notify import CHANNELS as NOTIFICATION_CHANNELS
+from storage.notify import KINDS as NOTIFICATION_KINDS
+from storage.notify import PLATFORMS as PUSH_PLATFORMS
+from storage.notify import Device
 from storage.partitions import ensure_partitions, ensure_partitions_ahead
 from storage.redis import create_redis
 from storage.scheduling import MAX_CLEANING_GAP, create_show, update_show
 
 __all__ = [
     "ROLES",
+    "NOTIFICATION_CHANNELS",
+    "NOTIFICATION_KINDS",
+    "PUSH_PLATFORMS",
+    "Device",
+    "AuditEntry",
+    "AuditFilters",
+    "AuditRecord",
     "BookingRecord",
     "RefreshToken",
     "User",

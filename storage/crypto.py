@@ -138,6 +138,8 @@ class Keyring:
             raise KeyringError(f"the key {key_id!r} is not in the ring")
         start = 2 + blob[1]
         nonce, sealed = blob[start : start + _NONCE], blob[start + _NONCE :]
+        if len(nonce) != _NONCE or len(sealed) < 16:  # the 16-byte tag at least
+            raise KeyringError(f"a {field} value is truncated")
         try:
             plain = AESGCM(self._key(key_id, "enc", field)).decrypt(
                 bytes(nonce), bytes(sealed), field.encode()

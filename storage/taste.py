@@ -3,11 +3,17 @@
 ``movie_history`` is every movie the user booked (oldest first), the model's input for folding
 the user in; ``playing_near`` lists what plays in a city over the coming days with how much of
 it is on and how well it sold there lately, the candidates and the cold-start ranking.
+
+The home page reads three more, each one query for the whole page: ``past_bookings`` (where,
+what and at what local hour the user booked: their favourite theaters and usual time of day),
+``upcoming_shows`` (the next shows of some movies in a city, a few per theater and part of the
+day) and ``seats_now`` (per show and seat category: seats, seats taken, the price in force).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +21,7 @@ from storage.errors import InvalidCatalogData, NotFound
 
 POPULARITY_DAYS = 30
 HISTORY_LIMIT = 500
+PAST_BOOKINGS_LIMIT = 200  # the latest bookings the home's habits are read from
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +132,191 @@ async def playing_near(conn: Any, city_id: int, start: dt.datetime, days: int) -
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class PastBooking:
+    """One booking of the user (confirmed or cancelled since), as the home reads habits."""
+
+    movie_id: int
+    title: str
+    genres: tuple[str, ...]
+    theater_id: int
+    theater_name: str
+    local_hour: int  # the show's start hour at its theater, 0..23
+    booked_at: dt.datetime
+
+
+async def past_bookings(
+    conn: Any, user_id: int, limit: int = PAST_BOOKINGS_LIMIT
+) -> list[PastBooking]:
+    """The user's latest ``limit`` bookings, newest first, with their movie and theater."""
+    rows = await conn.fetch(
+        """SELECT s.movie_id, m.title, m.genres, t.id AS theater_id, t.name AS theater_name,
+                  extract(hour FROM s.starts_at AT TIME ZONE t.time_zone)::int AS local_hour,
+                  b.confirmed_at
+           FROM bookings b
+           JOIN shows s ON s.id = b.show_id
+           JOIN movies m ON m.id = s.movie_id
+           JOIN screens sc ON sc.id = s.screen_id
+           JOIN theaters t ON t.id = sc.theater_id
+           WHERE b.user_id = $1
+           ORDER BY b.confirmed_at DESC, b.booking_id
+           LIMIT $2""",
+        user_id,
+        limit,
+    )
+    return [
+        PastBooking(
+            movie_id=r["movie_id"],
+            title=r["title"],
+            genres=tuple(r["genres"]),
+            theater_id=r["theater_id"],
+            theater_name=r["theater_name"],
+            local_hour=r["local_hour"],
+            booked_at=r["confirmed_at"],
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class UpcomingShow:
+    show_id: int
+    movie_id: int
+    runtime_min: int
+    certificate: str
+    language: str
+    theater_id: int
+    theater_name: str
+    time_zone: str
+    latitude: float | None
+    longitude: float | None
+    screen_name: str
+    starts_at: dt.datetime  # UTC
+    status: str  # on_sale or flash_sale
+    prices: dict[str, int]  # the price table, per seat category (minor units)
+    currency: str
+
+
+async def upcoming_shows(
+    conn: Any,
+    city_id: int,
+    movie_ids: Sequence[int],
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    per_slot: int,
+    day_edges: Sequence[int],
+) -> list[UpcomingShow]:
+    """Shows on sale of ``movie_ids`` in the city starting after ``start`` and before ``end``:
+    at each theater, the first ``per_slot`` of each part of the day (the local day cut at the
+    hours ``day_edges``, ascending), soonest first. Enough to pick any customer's best few
+    (their theaters, their time of day, the nearest, the soonest) without every show."""
+    rows = await conn.fetch(
+        """SELECT * FROM (
+               SELECT s.id, s.movie_id, m.runtime_min, m.certificate, m.language,
+                      t.id AS theater_id, t.name AS theater_name, t.time_zone, t.latitude,
+                      t.longitude, sc.name AS screen_name, s.starts_at, s.status, s.prices,
+                      s.currency,
+                      row_number() OVER (
+                          PARTITION BY s.movie_id, t.id,
+                              width_bucket(extract(hour FROM s.starts_at
+                                                   AT TIME ZONE t.time_zone)::int, $6::int[])
+                          ORDER BY s.starts_at, s.id) AS nth
+               FROM theaters t
+               JOIN screens sc ON sc.theater_id = t.id
+               JOIN shows s ON s.screen_id = sc.id
+               JOIN movies m ON m.id = s.movie_id
+               WHERE t.city_id = $1 AND s.movie_id = ANY($2::bigint[])
+                 AND s.starts_at > $3 AND s.starts_at < $4
+                 AND s.status IN ('on_sale', 'flash_sale')) pool
+           WHERE nth <= $5
+           ORDER BY movie_id, starts_at, id""",
+        city_id,
+        sorted(set(movie_ids)),
+        start,
+        end,
+        per_slot,
+        sorted(day_edges),
+    )
+    return [
+        UpcomingShow(
+            show_id=r["id"],
+            movie_id=r["movie_id"],
+            runtime_min=r["runtime_min"],
+            certificate=r["certificate"],
+            language=r["language"],
+            theater_id=r["theater_id"],
+            theater_name=r["theater_name"],
+            time_zone=r["time_zone"],
+            latitude=r["latitude"],
+            longitude=r["longitude"],
+            screen_name=r["screen_name"],
+            starts_at=r["starts_at"],
+            status=r["status"],
+            prices={str(c): int(p) for c, p in r["prices"].items()},
+            currency=r["currency"],
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryNow:
+    """One seat category of a show now: its sellable seats, those taken (booked, held or
+    blocked), those held, and the price in force if a dynamic price changed it (else None)."""
+
+    seats: int
+    taken: int
+    held: int
+    price_in_force: int | None
+    changed_at: dt.datetime | None
+
+
+async def seats_now(
+    conn: Any, show_ids: Sequence[int], now: dt.datetime
+) -> dict[int, dict[str, CategoryNow]]:
+    """Per show and seat category: seats (out of service ones not counted), seats taken (live
+    bookings, live holds not expired at ``now``, blocked seats) and held, and the price in
+    force. Holds are written behind, so the newest may be missing: good for "sold out" and a
+    price, never for selling a seat."""
+    rows = await conn.fetch(
+        """WITH picked AS (SELECT id, screen_id FROM shows WHERE id = ANY($1::bigint[])),
+           taken AS (
+               SELECT show_id, seat, false AS held FROM booking_seats
+               WHERE show_id = ANY($1::bigint[]) AND live
+               UNION ALL
+               SELECT h.show_id, u.seat, true FROM holds h, unnest(h.seats) AS u(seat)
+               WHERE h.show_id = ANY($1::bigint[]) AND h.status = 'live' AND h.expires_at > $2
+               UNION ALL
+               SELECT show_id, seat, false FROM show_blocked_seats
+               WHERE show_id = ANY($1::bigint[])),
+           seats AS (
+               SELECT p.id AS show_id, seat->>'label' AS label, seat->>'category' AS category
+               FROM picked p JOIN screens sc ON sc.id = p.screen_id,
+                    jsonb_array_elements(sc.layout->'rows') AS r(row),
+                    jsonb_array_elements(r.row->'seats') AS s(seat)
+               WHERE NOT coalesce((seat->>'out_of_service')::boolean, false)),
+           counted AS (
+               SELECT s.show_id, s.category, count(DISTINCT s.label)::int AS seats,
+                      count(DISTINCT t.seat)::int AS taken,
+                      count(DISTINCT t.seat) FILTER (WHERE t.held)::int AS held
+               FROM seats s LEFT JOIN taken t ON t.show_id = s.show_id AND t.seat = s.label
+               GROUP BY 1, 2),
+           in_force AS (
+               SELECT DISTINCT ON (show_id, category) show_id, category, price_cents, changed_at
+               FROM price_changes WHERE show_id = ANY($1::bigint[])
+               ORDER BY show_id, category, changed_at DESC)
+           SELECT c.show_id, c.category, c.seats, c.taken, c.held, f.price_cents, f.changed_at
+           FROM counted c
+           LEFT JOIN in_force f ON f.show_id = c.show_id AND f.category = c.category""",
+        sorted(set(show_ids)),
+        now,
+    )
+    out: dict[int, dict[str, CategoryNow]] = {}
+    for r in rows:
+        out.setdefault(r["show_id"], {})[r["category"]] = CategoryNow(
+            r["seats"], r["taken"], r["held"], r["price_cents"], r["changed_at"]
+        )
+    return out

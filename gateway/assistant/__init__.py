@@ -51,8 +51,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         query=s.HandoffsQuery,
         response=s.HandoffsOut,
         auth=OPS,
+        audit="personal_data.chat_handoffs",
         idempotency="none",
-        errors=(401, 403, 422),
+        errors=(401, 403, 422, 503),
     ),
     Endpoint(
         "POST",

@@ -24,6 +24,7 @@ import anthropic
 from gateway.assistant.base import AssistantUnavailable, Reply
 from gateway.assistant.config import AssistantConfig
 from gateway.assistant.tools import ToolError
+from gateway.logsafe import stack, why
 
 if TYPE_CHECKING:
     from gateway.assistant.state import Conversation
@@ -204,8 +205,9 @@ class ClaudeAssistant:
             return await tools.run(name, args), False
         except ToolError as exc:
             return exc.public(), True
-        except Exception:  # the model hears of it and may try another way
-            log.exception("assistant: tool %s failed", name)
+        except Exception as exc:  # the model hears of it and may try another way
+            # Its type and frames only: its message may quote the customer (gateway.logsafe).
+            log.error("assistant: tool %s failed: %s\n%s", name, why(exc), stack(exc))
             return {"error": "internal_error", "message": "this failed on our side"}, True
 
     async def _create(

@@ -29,6 +29,7 @@ from gateway.assistant.config import AssistantConfig
 from gateway.assistant.state import Conversation, ConversationStore
 from gateway.assistant.tools import Tools
 from gateway.errors import Conflict, ResourceNotFound
+from gateway.logsafe import stack, why
 from storage import assistant as store
 
 if TYPE_CHECKING:
@@ -167,13 +168,15 @@ class ChatEngine:
             try:
                 return await self.claude.respond(conv, text, tools)
             except AssistantUnavailable as exc:
-                log.warning("assistant: Claude unavailable (%s), the local assistant answers", exc)
+                log.warning(
+                    "assistant: Claude unavailable (%s), the local assistant answers", why(exc)
+                )
                 self._claude_down_until = self._clock() + self.config.retry_after_s
                 tools.cards.clear()
         try:
             return await self.local.respond(conv, text, tools)
-        except Exception:  # a bug must not leave the customer without an answer
-            log.exception("assistant: the local assistant failed")
+        except Exception as exc:  # a bug must not leave the customer without an answer
+            log.error("assistant: the local assistant failed: %s\n%s", why(exc), stack(exc))
             return Reply(UNAVAILABLE_TEXT, escalated=True, failed=True)
 
     async def _store_usage(self, conv: Conversation, before: dict[str, dict[str, int]]) -> None:

@@ -26,6 +26,7 @@ from gateway.assistant import handoff
 from gateway.assistant.views import pay_chat_limit
 from gateway.errors import ApiError, BadRequest, ResourceNotFound, ValidationFailed, describe
 from gateway.fanout import CLOSE_GRACE_S, MAX_FRAME
+from gateway.logsafe import stack, why
 
 log = logging.getLogger(__name__)
 AUTH_TIMEOUT_S = 10.0
@@ -210,7 +211,7 @@ async def _serve(session: _Session) -> None:
             await _error(ws, exc)
         except Exception as exc:
             if await _error(ws, exc) >= 500:
-                log.exception("chat: a message failed")
+                log.error("chat: a message failed: %s\n%s", why(exc), stack(exc))
 
 
 __all__ = ["chat_socket"]

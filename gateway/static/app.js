@@ -487,7 +487,7 @@
       else if (where.name === "bookings") page = await bookingsPage(ctx);
       else if (where.name === "movie") await moviePage(where, ctx);
       else if (where.name === "city") await cityPage(where, ctx);
-      else await homePage(ctx);
+      else page = await homePage(ctx);
     } catch (err) {
       if (ctx.stale()) return;
       crumbs([{ text: "All cities", href: "#/" }]);
@@ -533,6 +533,7 @@
     const all = await cities();
     crumbs([]);
     const trail = readJson(sessionStorage, TRAIL_KEY);
+    const movies = home && all.length ? home.view(all) : null; // home.js: what to see next
     mount(ctx, "Movie tickets",
       h("h1", { tabindex: "-1" }, "Where are you watching?"),
       all.length === 0
@@ -546,7 +547,9 @@
           h("span", { class: "city-name" }, city.name),
           h("span", { class: "city-country" }, city.country),
           trail && trail.cityId === String(city.id)
-            ? h("span", { class: "tag", id: "last-city" }, "Last visited") : null)))));
+            ? h("span", { class: "tag", id: "last-city" }, "Last visited") : null)))),
+      ...(movies ? [movies.node] : []));
+    return movies;
   }
 
   function dayPicker(baseHref, selected) {
@@ -2231,6 +2234,15 @@
       if (show && show.q("#payment-panel").hidden) await show.payments.open();
     },
   }) : null;
+
+  // -- the home page's movies (home.js) ----------------------------------------------------------
+
+  const home = window.SeatserverHome ? window.SeatserverHome({
+    api, h, formatMoney, showTime, session, explain, reportClick,
+  }) : null;
+
+  // The account area (account.js, privacy.js) calls the API through this page's session.
+  if (window.SeatserverAccount) window.SeatserverAccount.connect({ api, session });
 
   // -- start -----------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 /* The operator page: business figures (charts drawn here in SVG, a table, CSV export), the
  * forecasts of upcoming shows (sorted, filtered, 25 a page) and, for ops admins, model health
- * (with alerts to acknowledge) and experiments (with a stop). It shares the main page's session (sessionStorage), logs in
+ * (with alerts to acknowledge), experiments (with a stop) and the audit log. It shares the main page's session (sessionStorage), logs in
  * through POST /api/v1/auth/login and refreshes its access token once on token_expired. */
 (() => {
   "use strict";
@@ -828,6 +828,78 @@
     }
   }
 
+  // -- audit log (ops admins) -------------------------------------------------------------
+
+  const audit = { next: null, shown: 0 };
+  const OUTCOMES = { 2: "done", 3: "done", 4: "refused", 5: "failed" };
+
+  /** The audit read's query from the filters (days in local time; "until" takes its day). */
+  function auditPath(after) {
+    const params = new URLSearchParams({ limit: "50" });
+    const put = (name, value) => { if (value) params.set(name, value); };
+    put("actor_id", $("audit-actor").value.trim());
+    put("subject_id", $("audit-subject").value.trim());
+    put("action", $("audit-action").value.trim());
+    const since = $("audit-since").value;
+    if (since) params.set("from", new Date(`${since}T00:00`).toISOString());
+    const until = $("audit-until").value;
+    if (until) {
+      const end = new Date(`${until}T00:00`);
+      end.setDate(end.getDate() + 1);
+      params.set("to", end.toISOString());
+    }
+    if (after) params.set("after", String(after));
+    return `/admin/audit?${params}`;
+  }
+
+  function auditRow(e) {
+    const outcome = e.status === null ? "–"
+      : `${e.status} ${OUTCOMES[Math.floor(e.status / 100)] || ""}`.trim();
+    const target = e.target_type ? `${e.target_type}${e.target_id ? ` ${e.target_id}` : ""}` : "–";
+    const actor = e.actor_id === null ? "system" : `user ${e.actor_id} (${e.actor_role})`;
+    return el("tr", { "data-id": String(e.id) },
+      el("th", { scope: "row" }, new Date(e.at).toLocaleString("en-US")),
+      el("td", { class: "left" }, actor), el("td", { class: "left" }, e.action),
+      el("td", { class: "left" }, target),
+      el("td", {}, e.subject_id === null ? "–" : `user ${e.subject_id}`), el("td", {}, outcome),
+      el("td", { class: "left" }, e.route ? `${e.method} ${e.route}` : "–"));
+  }
+
+  async function loadAudit(older = false) {
+    const status = $("audit-status");
+    const table = $("audit-table");
+    const more = $("audit-more");
+    status.textContent = older ? "Loading older entries…" : "Searching the audit log…";
+    more.disabled = true;
+    try {
+      const answer = await api(auditPath(older ? audit.next : null));
+      const rows = answer.entries.map(auditRow);
+      if (older) table.tBodies[0].append(...rows);
+      else table.tBodies[0].replaceChildren(...rows);
+      audit.shown = (older ? audit.shown : 0) + rows.length;
+      audit.next = answer.next;
+      table.hidden = audit.shown === 0;
+      more.hidden = !answer.next;
+      const n = audit.shown;
+      status.textContent = n ? `${integer.format(n)} entr${n === 1 ? "y" : "ies"} shown`
+        + `${answer.next ? "; older ones remain" : ""}.` : "No entries match.";
+    } catch (err) {
+      if (handleAuth(err)) return;
+      status.textContent = err.status === 422 ? `Check the filters: ${err.message}`
+        : `Could not read the audit log: ${err.message}`;
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  function clearAudit() {
+    $("audit-table").tBodies[0].replaceChildren();
+    $("audit-table").hidden = true;
+    $("audit-more").hidden = true;
+    $("audit-status").textContent = "";
+    Object.assign(audit, { next: null, shown: 0 });
+  }
+
   // -- who is here ------------------------------------------------------------------------
 
   /** True when the error was about the session (the page then shows the login or a refusal). */
@@ -855,6 +927,8 @@
     const ops = Boolean(staff && tokens.user.role === "admin");  // theater admins: not theirs
     $("model-health").hidden = !ops;
     $("experiments").hidden = !ops;
+    $("audit").hidden = !ops;
+    if (!ops) clearAudit();
     if (staff) {
       loadFigures();
       loadForecasts();
@@ -924,6 +998,11 @@
     $("forecasts-prev").addEventListener("click", () => turnPage(-1));
     $("forecasts-next").addEventListener("click", () => turnPage(1));
     $("forecasts-more").addEventListener("click", loadMoreForecasts);
+    $("audit-filters").addEventListener("submit", (event) => {
+      event.preventDefault();
+      loadAudit();
+    });
+    $("audit-more").addEventListener("click", () => loadAudit(true));
     render();
   }
 

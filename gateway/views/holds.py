@@ -11,12 +11,14 @@ admitted, so a process whose cached status is stale cannot let one through.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import actors
 import storage
-from gateway import admission, keys, serialize
+from gateway import admission, keys, metrics, serialize
 from gateway.endpoint import Call
+from gateway.errors import describe
 from gateway.idempotency import derived_id
 from gateway.pricing import hold_prices
 from storage import payments as payments_store
@@ -28,6 +30,22 @@ async def _currency(call: Call, show_id: int) -> str:
 
 
 async def create_hold(call: Call) -> dict[str, Any]:
+    """Place a hold, timed for ``seatserver_hold_seconds`` by mode and outcome."""
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        answer = await _place_hold(call)
+        outcome = "held"
+        return answer
+    except Exception as exc:
+        outcome = "refused" if describe(exc)[0] < 500 else "failed"
+        raise
+    finally:
+        mode = "seats" if call.body.seats is not None else "best"
+        metrics.HOLD_SECONDS.labels(mode, outcome).observe(time.perf_counter() - started)
+
+
+async def _place_hold(call: Call) -> dict[str, Any]:
     show_id, body, user = call.path.show_id, call.body, str(call.user.user_id)
     try:
         details = await call.app[keys.SHOW_INFO](show_id)

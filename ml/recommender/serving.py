@@ -4,6 +4,7 @@ A request folds the user in from their booked movies (no retrain: a booking made
 counts), asks an HNSW inner-product index for the nearest movies, keeps those actually playing
 near the user, scores the playing movies the index missed directly, reranks by model probability
 times the candidate's weight to the power ``WEIGHT_POWER``, and drops what they already booked.
+``explain`` names, for each recommended movie, the booked movie nearest to it in the item space.
 
 Artifact files: ``model.pt`` (weights and config), ``ids.npz`` (external user and movie id per
 index, and each movie's training popularity), ``items.faiss`` (the index over
@@ -65,6 +66,7 @@ class RecommenderModel:
         self.model, self.item_ids, self.popularity = model, item_ids, popularity
         self.index, self.version = index, version
         self._index_of = {int(movie): n for n, movie in enumerate(item_ids)}
+        self._unit = _unit_rows(model)
 
     @classmethod
     def load(cls, artifact: Artifact) -> RecommenderModel:
@@ -108,6 +110,27 @@ class RecommenderModel:
         best = np.lexsort((self.item_ids[pool], -scores))[:k]
         return [(int(self.item_ids[pool[n]]), float(scores[n])) for n in best]
 
+    def explain(
+        self, history: Sequence[int], recommended: Sequence[int]
+    ) -> list[tuple[int | None, float | None]]:
+        """For each recommended movie, the booked movie (of ``history``, oldest first) most like
+        it and their cosine similarity in the model's item space (the latest booked on a tie);
+        ``(None, None)`` where the model knows neither it nor any booked movie."""
+        booked = [m for m in reversed(dict.fromkeys(history)) if m in self._index_of]
+        if not booked:
+            return [(None, None)] * len(recommended)
+        vectors = self._unit[[self._index_of[m] for m in booked]]
+        out: list[tuple[int | None, float | None]] = []
+        for movie in recommended:
+            at = self._index_of.get(movie)
+            if at is None:
+                out.append((None, None))
+                continue
+            similarity = vectors @ self._unit[at]
+            best = int(np.argmax(similarity))  # the first maximum: the latest booked
+            out.append((int(booked[best]), float(similarity[best])))
+        return out
+
     def _pool(self, rep: np.ndarray, weights: dict[int, float] | None) -> np.ndarray:
         """Item indices to score: the index's nearest, kept to the candidates, and the
         candidates it missed."""
@@ -126,3 +149,13 @@ class RecommenderModel:
             if not 0 < weight <= 1:
                 raise ValueError(f"candidate {movie} has weight {weight}; weights lie in (0, 1]")
         return {self._index_of[m]: w for m, w in candidates.items() if m in self._index_of}
+
+
+def _unit_rows(model: TrainedModel) -> np.ndarray:
+    """The item vectors at unit length, to compare movies with each other (MF's bias column
+    says how popular a movie is, not what it is like, so it is left out)."""
+    vectors = model.item_embeddings.astype(np.float64)
+    if model.kind == "mf":
+        vectors = vectors[:, :-1]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)

@@ -1,8 +1,9 @@
 """The operator page in a real browser (Debian's Chromium through Playwright) against the real
 gateway on loopback, over a small demo: a theater admin logs in, sees the charts, a table of
 their theater only and the forecasts section (or its "unavailable"), and exports CSV, but not
-model health nor experiments; an ops admin pages through the forecasts, acknowledges an alert
-and stops an experiment; a customer who logs in is told they have no access."""
+model health, experiments nor the audit log; an ops admin pages through the forecasts,
+acknowledges an alert, stops an experiment and finds the stop in the audit log; a customer who
+logs in is told they have no access."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ pytestmark = [
 
 
 PAGE = 25  # forecasts on a page of the table (and in the interval chart)
-OPS_ONLY = ("/admin/models/", "/admin/alerts", "/admin/experiments")
+OPS_ONLY = ("/admin/models/", "/admin/alerts", "/admin/experiments", "/admin/audit")
 
 
 class NoEngine:
@@ -128,6 +129,7 @@ async def test_theater_admin_sees_charts_and_table_and_exports_csv(
         # Model health and experiments are for ops admins: hidden, and never asked for.
         await expect(page.locator("#model-health")).to_be_hidden()
         await expect(page.locator("#experiments")).to_be_hidden()
+        await expect(page.locator("#audit")).to_be_hidden()
         await expect(page.get_by_role("heading", name="Model health")).to_have_count(0)
         await page.get_by_label("Group by").select_option("theater")
         await page.get_by_role("button", name="Show").click()
@@ -273,6 +275,31 @@ async def test_an_ops_admin_pages_forecasts_acks_an_alert_and_stops_an_experimen
                 "SELECT status, final_arm FROM experiments WHERE name = $1", name
             )
         assert (row["status"], row["final_arm"]) == ("stopped", "control")
+
+        # The audit log: the stop is there, with who, what and the outcome.
+        audit = page.locator("#audit")
+        await expect(audit.get_by_role("heading", name="Audit log")).to_be_visible()
+        await audit.get_by_label("Action").fill("stop_experiment")
+        await audit.get_by_label("Actor (user id)").fill(str(ops_site.ops.user_id))
+        await audit.get_by_role("button", name="Search the log").click()
+        entries = page.locator("#audit-table tbody tr")
+        await expect(entries).to_have_count(1)
+        cells = await entries.first.locator("th, td").all_inner_texts()
+        assert cells[1:6] == [
+            f"user {ops_site.ops.user_id} (admin)",
+            "stop_experiment",
+            f"experiment {name}",
+            "–",
+            "200 done",
+        ], cells
+        assert cells[6] == "POST /api/v1/admin/experiments/{name}/stop", cells
+        await expect(page.locator("#audit-status")).to_have_text("1 entry shown.")
+        await audit.get_by_label("Action").fill("Not An Action")
+        await audit.get_by_role("button", name="Search the log").click()
+        await expect(page.locator("#audit-status")).to_contain_text("Check the filters")
+        await audit.get_by_label("Action").fill("audit_log.read")
+        await audit.get_by_role("button", name="Search the log").click()
+        await expect(page.locator("#audit-status")).to_have_text("2 entries shown.")
         assert problems == [], problems
     finally:
         await context.close()

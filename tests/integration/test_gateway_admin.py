@@ -257,6 +257,7 @@ ROUTES: dict[str, tuple[str, Callable[[World], Request]]] = {
         "ops",
         lambda w: ("POST", f"/api/v1/admin/chat/handoffs/{w.handoff}/close", None),
     ),
+    "list_audit": ("ops", lambda w: ("GET", f"/api/v1/admin/audit?actor_id={w.ops.user_id}", None)),
 }
 
 

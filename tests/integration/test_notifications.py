@@ -1,10 +1,12 @@
-"""The mail worker on real Postgres and a real SMTP server (aiosmtpd) on loopback: bookings
-written behind by the real write-behind produce their mails, with calendar attachments; failures
-are retried, then given up; two workers never send one message twice."""
+"""The notifications worker's email channel on real Postgres and a real SMTP server (aiosmtpd)
+on loopback: bookings written behind by the real write-behind produce their mails, with calendar
+attachments; failures are retried, then given up; two workers never send one message twice.
+(The other channels, preferences and reminders: test_notify_channels.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import mailbox
 import time
 import uuid
@@ -19,10 +21,13 @@ from aiosmtpd.controller import Controller
 import storage
 from actors import Cancel, Confirm, HoldSeats, Layout, SeatMap
 from actors.persistence import ShowBatch, load_show, write_batch
-from notifications import OutboxWorker, SmtpConfig, outbox
+from notifications import EmailNotifier, OutboxWorker, SmtpConfig, deliveries
+from notifications import outbox as notify_outbox
 from notifications.catcher import messages, start_catcher
+from notifications.worker import COUNTS
 from payments.localstripe import free_port
 from storage import payments as records
+from tests.conftest import TEST_KEYRING
 from tests.integration.shows import grid_layout, make_show
 
 
@@ -53,22 +58,43 @@ def inbox() -> Any:
     controller.stop()
 
 
-def worker(pool: Any, inbox: Any, **kw: Any) -> OutboxWorker:
-    smtp = SmtpConfig(host="127.0.0.1", port=inbox.port, starttls=False, timeout_s=5)
-    return OutboxWorker(pool, smtp, backoff_base_s=0.01, backoff_cap_s=0.05, lease_s=30, **kw)
+def mailer(inbox: Any) -> EmailNotifier:
+    return EmailNotifier(SmtpConfig(host="127.0.0.1", port=inbox.port, starttls=False, timeout_s=5))
+
+
+def worker(pool: Any, inbox: Any, *more: Any, **kw: Any) -> OutboxWorker:
+    """A worker sending email to ``inbox`` (and on the channels of ``more`` notifiers)."""
+    settings = {"backoff_base_s": 0.01, "backoff_cap_s": 0.05, "lease_s": 30, **kw}
+    return OutboxWorker(pool, [mailer(inbox), *more], keyring=TEST_KEYRING, **settings)
+
+
+def sent(**kw: int) -> dict[str, int]:
+    """A pass's counts: ``kw`` and zeros, leaving out the events fanned out."""
+    return {k: kw.get(k, 0) for k in COUNTS if k not in ("fanned_out", "reminders")}
 
 
 async def _customer(pool: Any, name: str = "Ada") -> int:
     async with pool.acquire() as conn:
         user = await storage.create_user(
-            conn, f"{uuid.uuid4().hex[:8]}@example.com", "x", display_name=name
+            conn,
+            f"{uuid.uuid4().hex[:8]}@example.com",
+            "x",
+            keyring=TEST_KEYRING,
+            display_name=name,
         )
     return user.id
 
 
-async def _book(pool: Any, user_id: int, seats: tuple[str, ...], *, cancel: bool = False) -> str:
+async def _book(
+    pool: Any,
+    user_id: int,
+    seats: tuple[str, ...],
+    *,
+    cancel: bool = False,
+    starts_in: dt.timedelta = dt.timedelta(days=2),
+) -> str:
     """A booking confirmed (and perhaps cancelled) by a seat map, written behind for real."""
-    show = await make_show(pool, name=uuid.uuid4().hex[:8])
+    show = await make_show(pool, name=uuid.uuid4().hex[:8], starts_in=starts_in)
     now = time.time()
     async with pool.acquire() as conn:
         record = await load_show(conn, show, now)
@@ -90,13 +116,14 @@ def _calendar(message: Any) -> Any:
 
 
 async def _drain(w: OutboxWorker, rounds: int = 50) -> dict[str, int]:
-    """Run passes until two in a row (past the tiny backoff) find nothing due."""
-    total = {"sent": 0, "retry": 0, "given_up": 0, "skipped": 0}
+    """Run passes until two in a row (past the tiny backoff) find nothing due; what was done,
+    but for the events fanned out and the reminders written."""
+    total = sent()
     idle = 0
     for _ in range(rounds):
         counts = await asyncio.wait_for(w.run_once(), 10)
-        for k, v in counts.items():
-            total[k] += v
+        for k in total:
+            total[k] += counts[k]
         idle = 0 if any(counts.values()) else idle + 1
         if idle == 2:
             break
@@ -123,9 +150,12 @@ async def test_a_confirmed_booking_sends_its_tickets_with_a_calendar(
     assert str(_calendar(mail)["METHOD"]) == "PUBLISH"
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT sent_at, attempts FROM outbox WHERE topic = $1", "booking.confirmed"
+            "SELECT d.sent_at, d.attempts, d.provider_id, o.fanned_out_at "
+            "FROM notification_deliveries d JOIN outbox o ON o.id = d.outbox_id WHERE o.topic = $1",
+            "booking.confirmed",
         )
     assert row["sent_at"] is not None and row["attempts"] == 1
+    assert row["fanned_out_at"] is not None and row["provider_id"] == mail["Message-ID"]
     assert (await _drain(worker(pool, inbox)))["sent"] == 0  # never twice
     assert len(inbox.received) == 1
 
@@ -173,10 +203,12 @@ async def test_transient_failures_are_retried_then_sent_once(pool: Any, inbox: I
     user = await _customer(pool)
     await _book(pool, user, ("A5",))
     counts = await _drain(worker(pool, inbox))
-    assert counts == {"sent": 1, "retry": 2, "given_up": 0, "skipped": 0}
+    assert counts == sent(sent=1, retry=2)
     assert len(inbox.received) == 1
     async with pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT attempts, sent_at, last_error FROM outbox")
+        row = await conn.fetchrow(
+            "SELECT attempts, sent_at, last_error FROM notification_deliveries"
+        )
     assert row["attempts"] == 3 and row["sent_at"] is not None and row["last_error"] is None
 
 
@@ -185,9 +217,11 @@ async def test_a_permanent_failure_gives_up_and_keeps_the_error(pool: Any, inbox
     user = await _customer(pool)
     await _book(pool, user, ("A6",))
     counts = await _drain(worker(pool, inbox))
-    assert counts == {"sent": 0, "retry": 0, "given_up": 1, "skipped": 0}
+    assert counts == sent(given_up=1)
     async with pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT failed_at, sent_at, last_error FROM outbox")
+        row = await conn.fetchrow(
+            "SELECT failed_at, sent_at, last_error FROM notification_deliveries"
+        )
     assert row["failed_at"] is not None and row["sent_at"] is None
     assert "550" in row["last_error"]
 
@@ -197,7 +231,7 @@ async def test_attempts_run_out(pool: Any, inbox: Inbox) -> None:
     user = await _customer(pool)
     await _book(pool, user, ("A7",))
     counts = await _drain(worker(pool, inbox, max_attempts=3))
-    assert counts == {"sent": 0, "retry": 2, "given_up": 1, "skipped": 0}
+    assert counts == sent(retry=2, given_up=1)
 
 
 async def test_two_workers_send_each_message_once(pool: Any, inbox: Inbox) -> None:
@@ -216,7 +250,8 @@ async def test_the_catcher_keeps_mail_in_a_maildir(pool: Any, tmp_path: Path) ->
         user = await _customer(pool, "Grace")
         await _book(pool, user, ("E2",))
         smtp = SmtpConfig(host="127.0.0.1", port=catcher.port, starttls=False)
-        assert (await asyncio.wait_for(OutboxWorker(pool, smtp).run_once(), 10))["sent"] == 1
+        w = OutboxWorker(pool, [EmailNotifier(smtp)], keyring=TEST_KEYRING)
+        assert (await asyncio.wait_for(w.run_once(), 10))["sent"] == 1
     finally:
         await catcher.stop()
     (caught,) = messages(tmp_path / "mail")
@@ -228,34 +263,40 @@ async def test_the_catcher_keeps_mail_in_a_maildir(pool: Any, tmp_path: Path) ->
 async def test_a_crashed_workers_rows_wait_for_their_lease(pool: Any, inbox: Inbox) -> None:
     user = await _customer(pool)
     await _book(pool, user, ("E7",))
-    async with pool.acquire() as conn:  # a worker claims, then dies before sending
-        (claimed,) = await outbox.claim(conn, limit=10, lease_s=0.5)
     w = worker(pool, inbox)
+    async with pool.acquire() as conn:  # a worker fans out and claims, then dies before sending
+        await notify_outbox.fan_out(conn, limit=10, channels=["email"])
+        (claimed,) = await deliveries.claim(conn, limit=10, lease_s=0.5, channels=["email"])
     assert (await asyncio.wait_for(w.run_once(), 10))["sent"] == 0  # still leased
     await asyncio.sleep(0.6)
     assert (await asyncio.wait_for(w.run_once(), 10))["sent"] == 1
     assert len(inbox.received) == 1
     async with pool.acquire() as conn:
-        assert await conn.fetchval("SELECT attempts FROM outbox") == 2
+        assert await conn.fetchval("SELECT attempts FROM notification_deliveries") == 2
         # The dead worker's lease is fenced off: were it to wake up, it may not send.
-        assert not await outbox.renew(conn, claimed, lease_s=30)
+        assert not await deliveries.renew(conn, claimed, lease_s=30)
+        assert not await deliveries.begin_send(conn, claimed, lease_s=30)
 
 
 async def test_a_stale_lease_is_not_sent_again(pool: Any, inbox: Inbox) -> None:
     user = await _customer(pool)
     await _book(pool, user, ("E8",))
+    email = ["email"]
     async with pool.acquire() as conn:
-        (slow,) = await outbox.claim(conn, limit=10, lease_s=0.05)  # a worker that stalls
+        await notify_outbox.fan_out(conn, limit=10, channels=email)
+        (slow,) = await deliveries.claim(conn, limit=10, lease_s=0.05, channels=email)  # stalls
         await asyncio.sleep(0.1)
-        (fast,) = await outbox.claim(conn, limit=10, lease_s=30)  # another takes over
+        (fast,) = await deliveries.claim(conn, limit=10, lease_s=30, channels=email)  # takes over
         assert fast.attempts == slow.attempts + 1
-        assert not await outbox.renew(conn, slow, lease_s=30)
-        assert await outbox.renew(conn, fast, lease_s=30)
-        assert await outbox.mark_sent(conn, fast.id)
-        assert not await outbox.mark_sent(conn, fast.id)
+        assert not await deliveries.renew(conn, slow, lease_s=30)
+        assert await deliveries.renew(conn, fast, lease_s=30)
+        assert await deliveries.mark_sent(conn, fast.id, "<id@x>")
+        assert not await deliveries.mark_sent(conn, fast.id, "<id@x>")
         # A late failure report of the stale attempt does not undo the delivery.
-        await outbox.mark_failed(conn, slow.id, "late", None)
-        row = await conn.fetchrow("SELECT sent_at, failed_at, last_error FROM outbox")
+        await deliveries.mark_failed(conn, slow, "late", None)
+        row = await conn.fetchrow(
+            "SELECT sent_at, failed_at, last_error FROM notification_deliveries"
+        )
     assert row["sent_at"] is not None and row["failed_at"] is None and row["last_error"] is None
 
 
@@ -281,9 +322,13 @@ async def test_run_outlives_a_lost_database_and_a_bad_row(pool: Any, inbox: Inbo
                 conn, topic, key, {"booking_id": key, "show_id": show, "user_id": str(user)}
             )
     await _book(pool, user, ("E9",))
-    smtp = SmtpConfig(host="127.0.0.1", port=inbox.port, starttls=False, timeout_s=5)
     w = OutboxWorker(
-        FlakyPool(pool, down=3), smtp, backoff_base_s=0.01, backoff_cap_s=0.02, max_attempts=3
+        FlakyPool(pool, down=3),
+        [mailer(inbox)],
+        keyring=TEST_KEYRING,
+        backoff_base_s=0.01,
+        backoff_cap_s=0.02,
+        max_attempts=3,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(w.run(stop, poll_s=0.01))
@@ -292,7 +337,10 @@ async def test_run_outlives_a_lost_database_and_a_bad_row(pool: Any, inbox: Inbo
         while True:
             async with pool.acquire() as conn:
                 left = await conn.fetchval(
-                    "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+                    "SELECT (SELECT count(*) FROM outbox "
+                    "        WHERE fanned_out_at IS NULL AND failed_at IS NULL)"
+                    " + (SELECT count(*) FROM notification_deliveries "
+                    "    WHERE sent_at IS NULL AND failed_at IS NULL)"
                 )
             if left == 0 and inbox.received:
                 return
@@ -306,12 +354,18 @@ async def test_run_outlives_a_lost_database_and_a_bad_row(pool: Any, inbox: Inbo
     (mail,) = inbox.received
     assert "E9" in mail.get_body(("plain",)).get_content()
     async with pool.acquire() as conn:
-        bad = await conn.fetch(
-            "SELECT dedup_key, attempts, last_error FROM outbox WHERE failed_at IS NOT NULL "
-            "ORDER BY dedup_key"
+        # The event with no seats: its email could not be written, three times.
+        bad = await conn.fetchrow(
+            "SELECT o.dedup_key, d.attempts, d.last_error FROM notification_deliveries d "
+            "JOIN outbox o ON o.id = d.outbox_id WHERE d.failed_at IS NOT NULL"
         )
-    assert [(r["dedup_key"], r["attempts"]) for r in bad] == [("bad:1", 3), ("bad:2", 1)]
-    assert "KeyError" in bad[0]["last_error"] and "UnknownTopic" in bad[1]["last_error"]
+        # The event of a topic nobody sends: given up as it was fanned out.
+        unknown = await conn.fetchrow(
+            "SELECT dedup_key, fanned_out_at, last_error FROM outbox WHERE failed_at IS NOT NULL"
+        )
+    assert (bad["dedup_key"], bad["attempts"]) == ("bad:1", 3) and "KeyError" in bad["last_error"]
+    assert unknown["dedup_key"] == "bad:2" and unknown["fanned_out_at"] is None
+    assert "UnknownTopic" in unknown["last_error"]
 
 
 async def test_caught_mail_is_listed_oldest_first(tmp_path: Path) -> None:
