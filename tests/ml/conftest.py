@@ -7,12 +7,16 @@ connection to that schema.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 import storage
+from ml.artifacts import KINDS, ArtifactStore
 from tests.conftest import TEST_KEYRING, fresh_schema
 
 # Today, so the demo's coming week of shows is on sale for the serving tests.
@@ -47,3 +51,20 @@ async def demo_history(database_url: str) -> AsyncIterator[DemoHistory]:
         finally:
             await conn.close()
         yield DemoHistory(database_url, name, DEMO_TODAY)
+
+
+@pytest.fixture(scope="session")
+async def models_dir(demo_history: DemoHistory, tmp_path_factory: Any) -> Path:
+    """Every kind of model trained once on the demo history (each passed its gate), for the
+    tests that serve them."""
+    root: Path = tmp_path_factory.mktemp("models")
+    store = ArtifactStore(root)
+    conn: Any = await demo_history.connect()
+    try:
+        for kind in KINDS:
+            trainer = importlib.import_module(f"ml.{kind}.train")
+            artifact = await trainer.train(conn, store, progress=False, seed=0)
+            assert artifact.gate.passed, (kind, artifact.gate)
+    finally:
+        await conn.close()
+    return root

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from gateway import home_rank, keys
 from gateway.app import create_app
 from gateway.auth import Auth
 from gateway.models import ModelsConfig
-from ml.artifacts import ArtifactStore
 from serve.deployments import Scaling, deploy, undeploy
 from tests.conftest import TEST_KEYRING
 from tests.gateway_support import gateway_config
@@ -32,17 +30,8 @@ KINDS = ("pricing",)
 
 
 @pytest.fixture(scope="module")
-async def deployed(ray_session: None, demo_history: DemoHistory, tmp_path_factory: Any) -> Any:
-    root: Path = tmp_path_factory.mktemp("home-models")
-    conn: Any = await demo_history.connect()
-    try:
-        for kind in KINDS:
-            trainer = importlib.import_module(f"ml.{kind}.train")
-            artifact = await trainer.train(conn, ArtifactStore(root), progress=False, seed=0)
-            assert artifact.gate.passed, (kind, artifact.gate)
-    finally:
-        await conn.close()
-    versions = deploy(root, Scaling(min_replicas=1, max_replicas=1), kinds=KINDS)
+def deployed(ray_session: None, models_dir: Path) -> Any:
+    versions = deploy(models_dir, Scaling(min_replicas=1, max_replicas=1), kinds=KINDS)
     yield versions
     undeploy(KINDS)
 

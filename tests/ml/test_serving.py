@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from gateway import keys
 from gateway.app import create_app
 from gateway.auth import Auth
 from gateway.models import ModelsConfig
-from ml.artifacts import KINDS, ArtifactStore
+from ml.artifacts import KINDS
 from serve.deployments import Scaling, deploy, undeploy
 from storage import taste
 from tests.conftest import TEST_KEYRING
@@ -31,21 +30,6 @@ from tests.integration.shows import start_engine, stop_engine
 from tests.ml.conftest import DemoHistory
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-async def models_dir(demo_history: DemoHistory, tmp_path_factory: Any) -> Path:
-    root = tmp_path_factory.mktemp("models")
-    store = ArtifactStore(root)
-    conn: Any = await demo_history.connect()
-    try:
-        for kind in KINDS:
-            trainer = importlib.import_module(f"ml.{kind}.train")
-            artifact = await trainer.train(conn, store, progress=False, seed=0)
-            assert artifact.gate.passed, (kind, artifact.gate)
-    finally:
-        await conn.close()
-    return root
 
 
 @pytest.fixture(scope="module")
