@@ -272,8 +272,10 @@ async def _open(sale: SaleStack, options: Any, say: Any) -> None:
 async def _ops_admin(sale: SaleStack) -> dict[str, str]:
     """An operations admin: registered, promoted in Postgres, logged in again."""
     account = {"email": f"ops-{uuid.uuid4().hex[:8]}@example.com", "password": uuid.uuid4().hex}
-    await sale._call("POST", "/auth/register", account)
-    await sale.conn.execute("UPDATE users SET role = 'admin' WHERE email = $1", account["email"])
+    registered = await sale._call("POST", "/auth/register", account)
+    await sale.conn.execute(
+        "UPDATE users SET role = 'admin' WHERE id = $1", registered["user"]["id"]
+    )
     tokens = await sale._call("POST", "/auth/login", account)
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 

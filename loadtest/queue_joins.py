@@ -109,12 +109,19 @@ async def prepare(stack: http.Stack, visitors: int) -> tuple[int, list[str]]:
             by=None,
             now=now,
         )
+        tag = uuid.uuid4().hex[:8]
+        sealed = [
+            storage.sealed_email(config.keyring, f"v{n}-{tag}@example.com")
+            for n in range(1, visitors + 1)
+        ]
         ids = await conn.fetch(
-            """INSERT INTO users (email, password_hash, role)
-               SELECT 'v' || g || '-' || $2 || '@example.com', 'x', 'customer'
-               FROM generate_series(1, $1) AS g RETURNING id""",
-            visitors,
-            uuid.uuid4().hex[:8],
+            """INSERT INTO users (email_enc, email_index, pii_key, password_hash, role)
+               SELECT e, i, k, 'x', 'customer'
+               FROM unnest($1::bytea[], $2::bytea[], $3::text[]) AS u (e, i, k)
+               RETURNING id""",
+            [s[0] for s in sealed],
+            [s[1] for s in sealed],
+            [s[2] for s in sealed],
         )
     finally:
         await conn.close()
