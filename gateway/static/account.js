@@ -41,21 +41,8 @@
 
   const $ = (selector, root = document) => root.querySelector(selector);
 
-  function h(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = value;
-      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : String(child));
-    }
-    return node;
-  }
+  // Elements are made with app.js's h(tag, attrs, ...children), connected below.
+  const h = (...args) => app.h(...args);
 
   // -- the API, with app.js's session ------------------------------------------------------------
 
@@ -287,7 +274,12 @@
     follow();
   }
 
-  window.SeatserverAccount = { api, reload: load, connect: (deps) => { app = deps; } };
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  /** app.js hands over its API call, session and h(); the area starts once the page is read. */
+  function connect(deps) {
+    app = deps;
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+    else start();
+  }
+
+  window.SeatserverAccount = { api, h, reload: load, connect };
 })();

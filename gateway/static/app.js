@@ -2242,7 +2242,7 @@
   }) : null;
 
   // The account area (account.js, privacy.js) calls the API through this page's session.
-  if (window.SeatserverAccount) window.SeatserverAccount.connect({ api, session });
+  if (window.SeatserverAccount) window.SeatserverAccount.connect({ api, session, h });
 
   // -- start -----------------------------------------------------------------------------------
 

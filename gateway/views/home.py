@@ -25,6 +25,7 @@ from gateway.errors import ValidationFailed
 from gateway.home_prices import prices_from
 from gateway.home_rank import Explanation, Habits, Ranked
 from gateway.home_state import home_state
+from gateway.views import recommend
 from gateway.views.recommend import COLD_START, popular_first
 from serve.client import Answer
 from storage import taste
@@ -71,7 +72,9 @@ async def home(call: Call) -> dict[str, Any]:
     shows, seats = await _next_shows(call, where, sections, habits, q.shows_per_movie, now)
     on_page = [shows[r.slot.show_id] for s in sections for *_, rs in s.shown for r in rs]
     lowest, pricing = await prices_from(call.app, state, on_page, seats, user_id, now)
-    _monitor(call, user_id, history, answer, [movie for movie, *_ in sections[0].shown])
+    recommend.monitor_shown(
+        call, user_id, history, answer, [movie for movie, *_ in sections[0].shown]
+    )
     page = _Page({p.movie_id: p for p in playing}, shows, lowest, profile is not None)
     body: dict[str, Any] = {
         "personalized": profile is not None,
@@ -200,20 +203,6 @@ def _slot(show: taste.UpcomingShow) -> home_rank.Slot:
 
 def _full(categories: dict[str, taste.CategoryNow]) -> bool:
     return sum(c.taken for c in categories.values()) >= sum(c.seats for c in categories.values())
-
-
-def _monitor(
-    call: Call, user_id: int | None, history: list[int], answer: Answer[Any], shown: list[int]
-) -> None:
-    """Count the recommendations shown, as ``/recommendations`` does, for model monitoring."""
-    monitor = call.app[keys.MODELS].monitor
-    monitor.count("recommender", "requests")
-    if answer.reason == COLD_START:
-        monitor.count("recommender", "cold_start")
-    if history:
-        monitor.inputs("recommender", {"movies_booked": len(set(history))})
-    monitor.prediction("recommender", len(shown))
-    monitor.recommended(user_id, shown, answer.source, dt.datetime.now(dt.UTC))
 
 
 @dataclass(frozen=True)

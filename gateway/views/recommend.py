@@ -93,22 +93,22 @@ async def recommendations(call: Call) -> dict[str, Any]:
         for movie_id, score in answer.value
         if int(movie_id) in by_id
     ]
-    _monitor(call, user_id, history, answer, items)
+    monitor_shown(call, user_id, history, answer, [item["movie_id"] for item in items])
     return {"city_id": city_id, "days": q.days, "items": items, **answer.describe()}
 
 
-def _monitor(
-    call: Call, user_id: int | None, history: list[int], answer: Answer[Any], items: list[Any]
+def monitor_shown(
+    call: Call, user_id: int | None, history: list[int], answer: Answer[Any], shown: list[int]
 ) -> None:
-    """Count the answer for model monitoring: its input, its size, the movies shown."""
+    """Count a recommender answer for model monitoring: its input, its size, the movies shown
+    (here and on the home page)."""
     monitor = call.app[keys.MODELS].monitor
     monitor.count("recommender", "requests")
     if answer.reason == COLD_START:
         monitor.count("recommender", "cold_start")
     if history:
         monitor.inputs("recommender", {"movies_booked": len(set(history))})
-    monitor.prediction("recommender", len(items))
-    shown = [item["movie_id"] for item in items]
+    monitor.prediction("recommender", len(shown))
     monitor.recommended(user_id, shown, answer.source, dt.datetime.now(dt.UTC))
 
 
