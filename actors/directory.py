@@ -97,9 +97,10 @@ class Directory:
         self._config = config
         self._max_dedicated = max_dedicated_hosts
         self._namespace = namespace
-        self._resources = (
-            host_resources(ray.cluster_resources()) if resources is None else dict(resources)
-        )
+        if resources is None:
+            cluster = ray.cluster_resources()  # type: ignore[no-untyped-call]  # Ray's untyped
+            resources = host_resources(cluster)
+        self._resources = dict(resources)
         self._shared_hosts = shared_hosts
         self._shared = self._start_shared()
         self._dedicated: dict[int, Any] = self._find_dedicated()
