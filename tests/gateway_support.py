@@ -80,6 +80,17 @@ def tomorrow() -> str:
     return (dt.date.today() + dt.timedelta(days=1)).isoformat()
 
 
+async def drop_redis_keys(redis_url: str, prefix: str) -> None:
+    """Delete every Redis key a test wrote under ``prefix``."""
+    redis = await storage.create_redis(redis_url)
+    try:
+        names = [key async for key in redis.scan_iter(match=prefix + "*")]
+        if names:
+            await redis.delete(*names)
+    finally:
+        await redis.aclose()
+
+
 async def leftovers(database_url: str, redis_url: str, run: str) -> tuple[list[str], int]:
     """The schemas and Redis keys a benchmark run left behind (their names start with
     ``run``)."""

@@ -31,7 +31,7 @@ from payments import PaymentsConfig
 from payments.localstripe import register_webhook
 from seatserver import bootstrap
 from tests.conftest import fresh_schema
-from tests.gateway_support import gateway_config
+from tests.gateway_support import drop_redis_keys, gateway_config
 from tests.integration.shows import make_show, start_engine, stop_engine
 from tests.payments_support import running_localstripe
 
@@ -168,6 +168,7 @@ async def test_a_booking_run_logs_no_personal_data(
         push = await start_local_push(tmp_path)
         stack.push_async_callback(push.catcher.stop)
         config = gateway_config(database_url, schema, redis_url)
+        stack.push_async_callback(drop_redis_keys, redis_url, config.redis_prefix)
         engine = await start_engine(
             database_url, schema, redis_url, channel_prefix=config.redis_prefix
         )

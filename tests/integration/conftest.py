@@ -7,15 +7,17 @@ from typing import Any
 
 import pytest
 
-from tests.gateway_support import gateway_config
+from tests.gateway_support import drop_redis_keys, gateway_config
 from tests.integration.shows import Engine, start_engine, stop_engine
 
 
 @pytest.fixture
-def config(database_url: str, schema: str, redis_url: str) -> Any:
+async def config(database_url: str, schema: str, redis_url: str) -> AsyncIterator[Any]:
     """A gateway config of this test's own: its schema, Redis prefix (keys and delta channels)
-    and JWT secret."""
-    return gateway_config(database_url, schema, redis_url)
+    and JWT secret; the keys written under that prefix are removed after the test."""
+    made = gateway_config(database_url, schema, redis_url)
+    yield made
+    await drop_redis_keys(redis_url, made.redis_prefix)
 
 
 @pytest.fixture
