@@ -109,6 +109,30 @@ def _alive_node_with(resource: str) -> str | None:
     return None
 
 
+@ray.remote(num_cpus=0)
+class _Probe:
+    def node(self) -> str:
+        return str(ray.get_runtime_context().get_node_id())
+
+
+async def _schedulable(node: Node, deadline: float) -> None:
+    """Wait until Ray's actor scheduler places actors on the new node: a node in the node
+    table is not yet in the resource view SPREAD chooses from, and hosts created before it is
+    would all land on the head."""
+    while True:
+        probe = _Probe.options(resources={NODE_RESOURCE: 0.01}).remote()  # type: ignore[attr-defined]
+        try:
+            if await asyncio.wait_for(probe.node.remote(), 5.0) == node.node_id:
+                break
+        except (TimeoutError, ray.exceptions.RayError):
+            pass
+        finally:
+            ray.kill(probe)
+        if time.monotonic() > deadline:
+            pytest.fail(f"no actor placed on the second node in {JOIN_TIMEOUT_S} s:\n{node.tail()}")
+    await asyncio.sleep(0.5)  # the head's raylet hears of the node's resources as well
+
+
 @pytest.fixture
 async def second_node(ray_session: None) -> AsyncIterator[Node]:
     """A second Ray node on this machine, joined to the session's Ray; killed at the end."""
@@ -150,7 +174,7 @@ async def second_node(ray_session: None) -> AsyncIterator[Node]:
             await asyncio.sleep(0.25)
         node.node_id = node_id
         node.collect()
-        await asyncio.sleep(1.0)  # the schedulers' view of the cluster catches up
+        await _schedulable(node, deadline)
         yield node
     finally:
         node.kill()
