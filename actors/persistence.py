@@ -67,9 +67,13 @@ async def load_show(conn: Any, show_id: int, now: float) -> ShowRecord | None:
 async def load_shows(conn: Any, show_ids: Sequence[int], now: float) -> list[ShowRecord]:
     """``load_show`` for many shows at once: one query per table for the lot, one snapshot.
 
-    Shows that do not exist are left out; shows of one screen share one layout dict.
+    Shows that do not exist are left out; shows of one screen share one layout dict. Holds
+    still ``live`` in Postgres whose expiry has passed (their host was lost before it wrote the
+    expiry, or the show was not active when it came) are first recorded as expired at that
+    expiry: the actor that starts now is the show's one writer, and it will not load them.
     """
     ids = list(show_ids)
+    await conn.execute(_EXPIRE_LAPSED_HOLDS, ids, to_time(now))
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await conn.fetch(
             """SELECT id, screen_id, starts_at, prices, currency, status, seat_version,
@@ -243,6 +247,10 @@ def _message(
     }
     return topic, f"{topic}:{booking.booking_id}", payload
 
+
+_EXPIRE_LAPSED_HOLDS = """
+UPDATE holds SET status = 'expired', ended_at = expires_at
+WHERE show_id = ANY($1::bigint[]) AND status = 'live' AND expires_at <= $2"""
 
 # One statement for all the holds of a flush: columns travel as arrays. A hold's seats travel
 # as a JSON array (text), since Postgres arrays of arrays must be rectangular.

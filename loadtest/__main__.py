@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import shutil
 import sys
 from collections.abc import Sequence
@@ -133,31 +132,13 @@ async def _run(args: argparse.Namespace, out: Path) -> tuple[dict[str, Any], Sui
     return document(target, options, suite, command), suite
 
 
-def _start_ray() -> bool:
-    import ray
-
-    if ray.is_initialized():
-        return False
-    context = ray.init(
-        num_cpus=RAY_CPUS,
-        include_dashboard=False,
-        logging_level=logging.WARNING,
-        log_to_driver=False,  # the show hosts' logs stay in Ray's files
-    )
-    address: str = context.address_info["gcs_address"]  # type: ignore[attr-defined]
-    if not address.startswith("127.0.0.1:") or address.endswith(":6379"):
-        ray.shutdown()
-        raise RuntimeError(f"the local Ray bound {address}: not loopback, or Redis's port")
-    return True
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     out = args.out or LATEST
     if args.out is None and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    started = False if args.host else _start_ray()
+    started = False if args.host else report.start_local_ray(RAY_CPUS)
     try:
         doc, suite = asyncio.run(_run(args, out))
     finally:

@@ -90,3 +90,25 @@ def positive(kind: type, high: float) -> Callable[[str], Any]:
         return value
 
     return parse
+
+
+def start_local_ray(cpus: int) -> bool:
+    """``ray.init`` a local Ray of ``cpus`` CPUs on loopback (``local_ray_environment`` must
+    have run before Ray was imported); False when this process already has one."""
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return False
+    context = ray.init(
+        num_cpus=cpus,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        log_to_driver=False,  # the show hosts' logs stay in Ray's files
+    )
+    address: str = context.address_info["gcs_address"]  # type: ignore[attr-defined]
+    if not address.startswith("127.0.0.1:") or address.endswith(":6379"):
+        ray.shutdown()
+        raise RuntimeError(f"the local Ray bound {address}: not loopback, or Redis's port")
+    return True

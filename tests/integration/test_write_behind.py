@@ -55,3 +55,33 @@ async def test_seat_freed_and_sold_again_in_one_flush(pool: Any) -> None:
         again = await load_show(conn, show, now)
     assert again is not None and again.version == seatmap.version
     assert [b.booking_id for b in again.bookings] == [rebooked.booking_id]
+
+
+async def test_a_hold_that_lapsed_while_no_actor_ran_is_recorded_expired_at_its_expiry(
+    pool: Any,
+) -> None:
+    """A host lost before it wrote a hold's expiry leaves the row live; the next load of the
+    show records it expired at its expiry and does not load it. A hold still running is
+    loaded and left live."""
+    show = await make_show(pool)
+    now = time.time()
+    async with pool.acquire() as conn:
+        record = await load_show(conn, show, now)
+    assert record is not None
+    seatmap = SeatMap(str(show), Layout.from_dict(grid_layout()), prices=record.prices)
+    lapsing = seatmap.hold(HoldSeats(new_id(), "1", ("C3",)), now)
+    running = seatmap.hold(HoldSeats(new_id(), "2", ("C4",)), now + 200)
+    await flush(pool, record, seatmap)  # both live in Postgres; nobody writes the expiry
+
+    later = now + 300 + 1  # the default TTL: the first one's expiry has passed, not the second's
+    async with pool.acquire() as conn:
+        again = await load_show(conn, show, later)
+    assert again is not None
+    assert [h.hold_id for h in again.holds] == [running.hold_id]
+    rows = {
+        str(r["hold_id"]): r
+        for r in await pool.fetch("SELECT hold_id, status, expires_at, ended_at FROM holds")
+    }
+    assert rows[lapsing.hold_id]["status"] == "expired"
+    assert rows[lapsing.hold_id]["ended_at"] == rows[lapsing.hold_id]["expires_at"]
+    assert rows[running.hold_id]["status"] == "live" and rows[running.hold_id]["ended_at"] is None
