@@ -70,7 +70,8 @@ async def load_shows(conn: Any, show_ids: Sequence[int], now: float) -> list[Sho
     Shows that do not exist are left out; shows of one screen share one layout dict. Holds
     still ``live`` in Postgres whose expiry has passed (their host was lost before it wrote the
     expiry, or the show was not active when it came) are first recorded as expired at that
-    expiry: the actor that starts now is the show's one writer, and it will not load them.
+    expiry, and the show's version moves on: the actor that starts now is the show's one
+    writer, and it will not load them.
     """
     ids = list(show_ids)
     await conn.execute(_EXPIRE_LAPSED_HOLDS, ids, to_time(now))
@@ -248,9 +249,14 @@ def _message(
     return topic, f"{topic}:{booking.booking_id}", payload
 
 
+# The show's version moves on with them: seat maps that still show those seats held (the
+# gateways' mirrors, the browsers) see a gap at the next delta and fetch a fresh snapshot.
 _EXPIRE_LAPSED_HOLDS = """
-UPDATE holds SET status = 'expired', ended_at = expires_at
-WHERE show_id = ANY($1::bigint[]) AND status = 'live' AND expires_at <= $2"""
+WITH lapsed AS (
+    UPDATE holds SET status = 'expired', ended_at = expires_at
+    WHERE show_id = ANY($1::bigint[]) AND status = 'live' AND expires_at <= $2
+    RETURNING show_id)
+UPDATE shows SET seat_version = seat_version + 1 WHERE id IN (SELECT show_id FROM lapsed)"""
 
 # One statement for all the holds of a flush: columns travel as arrays. A hold's seats travel
 # as a JSON array (text), since Postgres arrays of arrays must be rectangular.

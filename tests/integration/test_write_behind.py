@@ -61,8 +61,8 @@ async def test_a_hold_that_lapsed_while_no_actor_ran_is_recorded_expired_at_its_
     pool: Any,
 ) -> None:
     """A host lost before it wrote a hold's expiry leaves the row live; the next load of the
-    show records it expired at its expiry and does not load it. A hold still running is
-    loaded and left live."""
+    show records it expired at its expiry, does not load it, and moves the show's version on.
+    A hold still running is loaded and left live."""
     show = await make_show(pool)
     now = time.time()
     async with pool.acquire() as conn:
@@ -78,6 +78,7 @@ async def test_a_hold_that_lapsed_while_no_actor_ran_is_recorded_expired_at_its_
         again = await load_show(conn, show, later)
     assert again is not None
     assert [h.hold_id for h in again.holds] == [running.hold_id]
+    assert again.version == seatmap.version + 1  # watchers see a gap and fetch the map again
     rows = {
         str(r["hold_id"]): r
         for r in await pool.fetch("SELECT hold_id, status, expires_at, ended_at FROM holds")
