@@ -92,17 +92,28 @@ def _invalid(exc: ValidationError, where: str) -> ValidationFailed:
     return ValidationFailed(f"the {where} is not valid", {"errors": errors})
 
 
-async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    limit = request.app[keys.CONFIG].max_body_bytes
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The whole body, or 413 ``body_too_large`` past ``limit`` bytes. One
+    ``content.read(n)`` returns what has arrived so far, not n bytes: a body that comes in
+    several pieces is read in a loop."""
     if request.content_length is not None and request.content_length > limit:
-        raise BadRequest(
-            "the body is too large", {"limit": limit}, code="body_too_large", status=413
-        )
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise BadRequest(
-            "the body is too large", {"limit": limit}, code="body_too_large", status=413
-        )
+        raise _too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit and (part := await request.content.read(limit + 1 - size)):
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise _too_large(limit)
+    return b"".join(parts)
+
+
+def _too_large(limit: int) -> BadRequest:
+    return BadRequest("the body is too large", {"limit": limit}, code="body_too_large", status=413)
+
+
+async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = await read_limited(request, request.app[keys.CONFIG].max_body_bytes)
     if raw.strip() and request.content_type not in ("application/json", ""):
         raise BadRequest(
             "send the body as application/json",

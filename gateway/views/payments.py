@@ -11,8 +11,8 @@ from typing import Any
 
 import storage
 from gateway import keys
-from gateway.endpoint import Call
-from gateway.errors import BadRequest, ServiceUnavailable
+from gateway.endpoint import Call, read_limited
+from gateway.errors import ServiceUnavailable
 from payments.errors import PaymentDeclinedError
 from storage.payments import Payment, RefundRecord
 
@@ -104,12 +104,7 @@ async def webhook(call: Call) -> dict[str, Any]:
     """The provider's notifications: verified by signature, acted on once."""
     saga = _saga(call)
     request = call.request
-    limit = call.app[keys.CONFIG].max_body_bytes
-    payload = await request.content.read(limit + 1)
-    if len(payload) > limit:
-        raise BadRequest(
-            "the body is too large", {"limit": limit}, code="body_too_large", status=413
-        )
+    payload = await read_limited(request, call.app[keys.CONFIG].max_body_bytes)
     outcome = await saga.handle_webhook(payload, request.headers.get("Stripe-Signature"))
     return {"received": True, "outcome": outcome}
 
