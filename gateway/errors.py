@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from redis import exceptions as redis_errors
 
 import actors
@@ -178,6 +179,19 @@ def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> 
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+UNAVAILABLE = "a service this needs is busy or unavailable: try again shortly"
+# What asyncpg raises when Postgres cannot be reached or goes away, and the socket errors of
+# connecting to it (refused, or its Unix socket gone while it restarts).
+DATABASE_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    ConnectionError,
+    FileNotFoundError,
+)
+
+
 def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, envelope body, extra headers) for any error the gateway answers."""
     if isinstance(exc, ApiError):
@@ -185,8 +199,11 @@ def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     status = status_for(type(exc)) if isinstance(exc, DOMAIN_ERRORS) else None
     if status is None and isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
         # Redis out of reach (or every connection busy for the pool's whole wait): try again.
-        message = "a service this needs is busy or unavailable: try again shortly"
-        return 503, envelope("redis_unavailable", message), {"Retry-After": "1"}
+        return 503, envelope("redis_unavailable", UNAVAILABLE), {"Retry-After": "1"}
+    if status is None and isinstance(exc, DATABASE_DOWN):
+        # Postgres restarting or out of reach (the pool could not connect, or lost the
+        # connection mid-query): nothing was done that a retry with the same key would repeat.
+        return 503, envelope("database_unavailable", UNAVAILABLE), {"Retry-After": "1"}
     if status is None:
         return 500, envelope("internal_error", "something went wrong on our side"), {}
     code = getattr(exc, "code", "error")

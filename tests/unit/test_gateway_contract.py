@@ -89,3 +89,26 @@ def test_redis_out_of_reach_is_a_503_with_retry_after() -> None:
             "redis_unavailable",
             {"Retry-After": "1"},
         )
+
+
+def test_postgres_out_of_reach_is_a_503_with_retry_after() -> None:
+    """Postgres restarting: the pool cannot connect (refused, its socket gone, "shutting
+    down") or loses its connection mid-query; a client is told to retry, not that it broke."""
+    import asyncpg
+
+    from gateway.errors import describe
+
+    for error in (
+        ConnectionRefusedError(111, "refused"),
+        FileNotFoundError(2, "no such socket"),
+        asyncpg.CannotConnectNowError("the database system is shutting down"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+    ):
+        status, body, headers = describe(error)
+        assert (status, body["error"]["code"], headers) == (
+            503,
+            "database_unavailable",
+            {"Retry-After": "1"},
+        ), error
+    assert describe(ValueError("a bug"))[0] == 500
