@@ -180,6 +180,7 @@ def envelope(code: str, message: str, details: dict[str, Any] | None = None) -> 
 
 
 UNAVAILABLE = "a service this needs is busy or unavailable: try again shortly"
+REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 # What asyncpg raises when Postgres cannot be reached or goes away, and the socket errors of
 # connecting to it (refused, or its Unix socket gone while it restarts).
 DATABASE_DOWN = (
@@ -192,12 +193,18 @@ DATABASE_DOWN = (
 )
 
 
+def _redis_loading(exc: BaseException) -> bool:
+    """Redis started again and still reading its data from disk: inside a pipeline or a
+    script this comes back as a plain ``ResponseError`` rather than ``BusyLoadingError``."""
+    return isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("LOADING")
+
+
 def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, envelope body, extra headers) for any error the gateway answers."""
     if isinstance(exc, ApiError):
         return exc.status, envelope(exc.code, exc.message, exc.details), exc.headers
     status = status_for(type(exc)) if isinstance(exc, DOMAIN_ERRORS) else None
-    if status is None and isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
+    if status is None and (isinstance(exc, REDIS_DOWN) or _redis_loading(exc)):
         # Redis out of reach (or every connection busy for the pool's whole wait): try again.
         return 503, envelope("redis_unavailable", UNAVAILABLE), {"Retry-After": "1"}
     if status is None and isinstance(exc, DATABASE_DOWN):

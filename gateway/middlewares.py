@@ -60,15 +60,18 @@ async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse
         # raw path: either may quote what the caller sent (gateway.logsafe).
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "-"
-        log.error(
-            "unhandled error in %s %s (request %s): %s\n%s",
-            request.method,
-            route,
-            rid,
-            why(exc),
-            stack(exc),
-        )
         response = error_response(exc)
+        if response.status == 503:  # Redis or Postgres out of reach: told to retry, no bug
+            log.warning("%s %s (request %s): 503, %s", request.method, route, rid, why(exc))
+        else:
+            log.error(
+                "unhandled error in %s %s (request %s): %s\n%s",
+                request.method,
+                route,
+                rid,
+                why(exc),
+                stack(exc),
+            )
     if not response.prepared:
         response.headers[REQUEST_ID] = rid
     _finish(request, token, started, response.status, response)

@@ -82,7 +82,12 @@ def test_redis_out_of_reach_is_a_503_with_retry_after() -> None:
 
     from gateway.errors import describe
 
-    for error in (exceptions.MaxConnectionsError("full"), exceptions.TimeoutError("slow")):
+    for error in (
+        exceptions.MaxConnectionsError("full"),
+        exceptions.TimeoutError("slow"),
+        exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
+        exceptions.ResponseError("LOADING Redis is loading the dataset in memory"),  # a pipeline's
+    ):
         status, body, headers = describe(error)
         assert (status, body["error"]["code"], headers) == (
             503,
