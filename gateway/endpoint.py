@@ -233,5 +233,7 @@ async def _run_once(
         if response.status >= 500:
             raise
         return response
+    finally:
+        store.let_go(owner, key)  # cancelled midway: the claim lapses instead
     await store.finish(owner, key, print_, response)
     return response

@@ -16,8 +16,10 @@ are also derived from the key (``derived_id``), so even a lost record cannot mak
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -26,10 +28,20 @@ from aiohttp import web
 
 from gateway.errors import BadRequest, Conflict, IdempotencyKeyReused
 
+log = logging.getLogger(__name__)
+
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _NAMESPACE = uuid.UUID("8d7a8f6e-7b1c-4b0e-9a55-5f0c3a8d2e11")
-PENDING_TTL_S = 60  # a claim whose request died is freed after this long
+# A claim is a lease: its process renews it while the request runs, so a claim whose process
+# died (a gateway killed mid-request, Redis lost with the claim's deletion) frees the key for
+# the retry within PENDING_TTL_S, however long a live request takes.
+PENDING_TTL_S = 10
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 0"""
 
 
 def read_key(request: web.Request) -> str | None:
@@ -57,10 +69,16 @@ def fingerprint(method: str, route: str, body: bytes) -> str:
 
 
 class Idempotency:
-    def __init__(self, redis: Any, prefix: str, ttl_s: int) -> None:
+    def __init__(
+        self, redis: Any, prefix: str, ttl_s: int, *, pending_ttl_s: int = PENDING_TTL_S
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl = ttl_s
+        self._pending_ttl = pending_ttl_s
+        self._claims: dict[str, str] = {}  # name -> claim, of this process's running requests
+        self._renewer: asyncio.Task[None] | None = None
+        self._renew = redis.register_script(_RENEW)
 
     def _name(self, owner: str, key: str) -> str:
         digest = hashlib.sha256(f"{owner}\x00{key}".encode()).hexdigest()[:40]
@@ -69,13 +87,13 @@ class Idempotency:
     async def begin(self, owner: str, key: str, print_: str) -> web.Response | None:
         """Claim the key; returns the stored answer to replay, or None to go ahead."""
         name = self._name(owner, key)
-        claim = json.dumps({"fp": print_, "state": "pending"})
-        if await self._redis.set(name, claim, nx=True, ex=PENDING_TTL_S):
-            return None
+        claim = json.dumps({"fp": print_, "state": "pending", "by": uuid.uuid4().hex})
+        if await self._redis.set(name, claim, nx=True, ex=self._pending_ttl):
+            return self._running(name, claim)
         raw = await self._redis.get(name)
         if raw is None:  # expired meanwhile: claim again
-            if await self._redis.set(name, claim, nx=True, ex=PENDING_TTL_S):
-                return None
+            if await self._redis.set(name, claim, nx=True, ex=self._pending_ttl):
+                return self._running(name, claim)
             raw = await self._redis.get(name) or claim
         record = json.loads(raw)
         if record["fp"] != print_:
@@ -97,10 +115,34 @@ class Idempotency:
         response.headers["Idempotent-Replayed"] = "true"
         return response
 
+    def _running(self, name: str, claim: str) -> None:
+        """Renew ``claim`` until ``finish`` (one task per process renews every claim)."""
+        self._claims[name] = claim
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_claims())
+
+    async def _renew_claims(self) -> None:
+        while self._claims:
+            await asyncio.sleep(self._pending_ttl / 3)
+            claims = list(self._claims.items())
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for name, claim in claims:
+                    await self._renew(keys=[name], args=[claim, self._pending_ttl], client=pipe)
+                await pipe.execute()
+            except Exception as exc:  # Redis out of reach: the leases may lapse, as they should
+                log.warning("idempotency claims not renewed: %s", type(exc).__name__)
+
+    def let_go(self, owner: str, key: str) -> None:
+        """Stop renewing the claim (its request ended without ``finish``: cancelled): it
+        lapses after ``pending_ttl_s``."""
+        self._claims.pop(self._name(owner, key), None)
+
     async def finish(self, owner: str, key: str, print_: str, response: web.StreamResponse) -> None:
         """Store the answer; a 5xx or a 202 (outcome not known yet) frees the key instead, so
         the retry runs again (and finds what the first one did through the derived ids)."""
         name = self._name(owner, key)
+        self._claims.pop(name, None)
         if (
             response.status >= 500
             or response.status == 202
@@ -147,4 +189,6 @@ class Idempotency:
         return gone
 
     async def abandon(self, owner: str, key: str) -> None:
-        await self._redis.delete(self._name(owner, key))
+        name = self._name(owner, key)
+        self._claims.pop(name, None)
+        await self._redis.delete(name)
