@@ -188,6 +188,7 @@ DATABASE_DOWN = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,  # the connection lost while the pool reset it
     ConnectionError,
     FileNotFoundError,
 )
