@@ -47,7 +47,7 @@ import aiohttp
 from loadtest.faults import model
 from loadtest.locust.scenarios import API, PAYMENT_METHOD
 
-__all__ = ["Clients", "Say", "Tuning", "run_clients"]
+__all__ = ["Clients", "Say", "Tuning"]
 
 Say = Callable[[str], None]
 
@@ -654,28 +654,6 @@ class Clients:
         await self.stop.wait()
         run.stopped_at = time.monotonic()
         self.say(f"clients: stopping; journeys in flight get {self.tuning.drain_s:g} s to end")
-
-
-async def run_clients(
-    plan: model.Plan,
-    history: model.History,
-    *,
-    seed: int,
-    stop: asyncio.Event,
-    finish: asyncio.Event,
-    customers: int,
-    watchers: int,
-    visitors: int,
-    say: Say,
-    tuning: Tuning | None = None,
-) -> None:
-    """Run the mixed load until ``stop``, let the journeys in flight end, then, once
-    ``finish`` is set, let the watchers catch up and record them (see ``Clients``)."""
-    clients = Clients(
-        plan, history, seed=seed, stop=stop, finish=finish, customers=customers,
-        watchers=watchers, visitors=visitors, say=say, tuning=tuning,
-    )  # fmt: skip
-    await clients.run()
 
 
 def _check_counts(plan: model.Plan, *, customers: int, watchers: int, visitors: int) -> None:
