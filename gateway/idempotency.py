@@ -36,7 +36,7 @@ _NAMESPACE = uuid.UUID("8d7a8f6e-7b1c-4b0e-9a55-5f0c3a8d2e11")
 # A claim is a lease: its process renews it while the request runs, so a claim whose process
 # died (a gateway killed mid-request, Redis lost with the claim's deletion) frees the key for
 # the retry within PENDING_TTL_S, however long a live request takes.
-PENDING_TTL_S = 10
+PENDING_TTL_S = 5
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('EXPIRE', KEYS[1], ARGV[2])

@@ -5,7 +5,7 @@
 Settling, in order: every fault put back; every show host answers and has flushed; passes of
 the saga's reconciler (an in-process ``payments.Saga`` on the stack's Postgres and provider,
 the same one the gateways run) until no payment or refund is left unsettled; the last hold's
-expiry plus the slack passed and no show has a live hold left; a last flush. Each wait is
+expiry passed and no show has a live hold left; a last flush. Each wait is
 bounded: what did not settle in time is said and read as it is, for the checker to judge.
 
 Then the reading: the rows of Postgres, each show's snapshot from its actor, and the
@@ -96,7 +96,9 @@ async def settle_and_collect(
         config.database_url, schema=config.database_schema, min_size=1, max_size=4
     )
     try:
-        until = last_hold_expiry + hold_slack_s
+        # No need to wait out the slack: the actors expire a due hold as they are asked, and
+        # the checker reads when each one ended.
+        until = last_hold_expiry
         await _settle(stack, pool, client, until, max(until, time.time()) + budget_s, say)
         await _flush_hosts(stack, say)
         return await _collect(stack, pool, client, hold_slack_s)

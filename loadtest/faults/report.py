@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.faults import checker
+from loadtest.faults.checker.downtime import FAULT_TAIL_S, customer_calls
+from loadtest.faults.checker.figures import outcome
 from loadtest.faults.model import FAULT_KINDS, History, Violation
 from loadtest.report import write_json
 
@@ -139,9 +141,8 @@ def _faults(
         f"An outage runs from a customer's first call that got no answer, a 5xx, a 429 or "
         f"an ask-again (the first request still running, a confirmation not yet durable) until "
         f"that customer's next other answer (a 2xx, or a 4xx such as a sold-out show: the "
-        f"service answered); it counts for a fault when it began between the "
-        f'fault\'s start and {checker.FAULT_TAIL_S:g} s after it was put back ("none": during '
-        "no fault).",
+        f"service answered); it counts for the latest fault it overlaps, from the fault's "
+        f'start to {FAULT_TAIL_S:g} s after it was put back ("none": it overlaps no fault).',
         "",
     ]
 
@@ -214,9 +215,9 @@ def per_second(history: History) -> tuple[list[int], dict[str, list[int]]]:
     unavailable); watchers left out."""
     span = max(1, int(history.ended - history.started) + 1)
     counts: dict[str, Counter[int]] = {k: Counter() for k in ("ok", "4xx", "unavailable")}
-    for calls in checker.customer_calls(history).values():
+    for calls in customer_calls(history).values():
         for call in calls:
-            kind = checker.outcome(call)
+            kind = outcome(call)
             second = int(call.started - history.started)
             if kind in counts and 0 <= second < span:
                 counts[kind][second] += 1

@@ -87,7 +87,8 @@ async def run_faults(options: RunOptions, say: Say) -> Outcome:
                 customers=options.customers,
                 visitors=options.visitors,
                 hold_ttl_s=options.hold_ttl_s,
-                shows=3 + int(options.seconds // 100),  # seats enough for the run's bookings
+                payment_ttl_s=2 * options.hold_ttl_s,  # an unpaid checkout lapses within the run
+                shows=3 + int(options.seconds // 30),  # seats enough for the run's bookings
             ),
             say,
         )
@@ -125,6 +126,8 @@ async def _load_with_faults(stack: Any, options: RunOptions, say: Say) -> Histor
         watchers=options.watchers,
         visitors=options.visitors,
         say=say,
+        # Visitors arrive over most of the run: the line lives through the faults.
+        tuning=clients.Tuning(visitor_spread_s=options.seconds * 0.7),
     )
     load = asyncio.create_task(crowd.run())
     faults = asyncio.create_task(injector.inject(stack, planned, history.started, stop, say))

@@ -19,6 +19,7 @@ from loadtest.faults.runner import RunOptions, new_seed, run_faults
 pytestmark = pytest.mark.slow
 
 SECONDS = 36.0  # of load: room for each kind of fault once, the service back between them
+HOLD_TTL_S = 8.0  # short: holds expire during the run, some while their payment is on the way
 
 
 def _seed() -> int:
@@ -35,7 +36,9 @@ async def test_every_fault_once_under_load_and_the_history_holds(
 ) -> None:
     seed = _seed()
     print(f"fault seed {seed} (replay: SEATSERVER_FAULT_SEED={seed})")
-    options = RunOptions(seed=seed, seconds=SECONDS, out_dir=tmp_path / "report", short=True)
+    options = RunOptions(
+        seed=seed, seconds=SECONDS, out_dir=tmp_path / "report", short=True, hold_ttl_s=HOLD_TTL_S
+    )
     outcome = await run_faults(options, print)
 
     history = outcome.history

@@ -13,6 +13,10 @@ import pytest
 
 import storage
 from loadtest.faults import model, security
+from loadtest.faults.security.fingerprint import Fingerprint, differences
+from loadtest.faults.security.probe import open_probe
+from loadtest.faults.security.run import describe_failures
+from loadtest.faults.security.victim import Victim
 from tests.gateway_support import PASSWORD, make_account
 from tests.integration import privacy_support as support
 from tests.integration.shows import make_show
@@ -85,7 +89,7 @@ async def test_every_attack_is_refused_and_changes_nothing(
     results = await security.run_security_checks(plan, victim)
 
     assert {r.group for r in results} == {"auth", "ownership", "admin", "webhook", "input"}
-    assert all(r.passed for r in results), security.describe_failures(results)
+    assert all(r.passed for r in results), describe_failures(results)
     assert any(r.audited for r in results), "no refused admin call was looked up in the audit log"
     await _fingerprint_sees(shop, plan, plan.theater_admins[0])
 
@@ -96,7 +100,7 @@ async def _fingerprint_sees(
     """The control: the right admin blocks a seat, and the fingerprint differs (its row, once
     written behind, and the seat map's version)."""
     show = admin.show_id
-    async with security.open_probe(plan, [show]) as probe:
+    async with open_probe(plan, [show]) as probe:
         status, seatmap = await shop.call("GET", f"/api/v1/shows/{show}/seatmap")
         assert status == 200, seatmap
         seat = next(s for s, state in sorted(seatmap["seats"].items()) if state == "available")
@@ -107,7 +111,7 @@ async def _fingerprint_sees(
         wanted = {"show_blocked_seats row", f"show {show} seat map"}
         changes: list[str] = []
         for _ in range(CONTROL_POLLS):
-            changes = security.differences(before, await probe.fingerprint())
+            changes = differences(before, await probe.fingerprint())
             if all(any(c.startswith(w) for c in changes) for w in wanted):
                 return
             await asyncio.sleep(0.1)
@@ -116,25 +120,25 @@ async def _fingerprint_sees(
 
 def _print(
     holds: dict[str, tuple[str, str | None]], versions: dict[int, int], taken_at: float = 100.0
-) -> security.Fingerprint:
+) -> Fingerprint:
     """A fingerprint of holds only: key -> (digest, status); live ones expire at 150."""
     live = {k: (1, 150.0) for k, (_, st) in holds.items() if st == "live"}
-    return security.Fingerprint(taken_at, {"holds": holds}, live, dict[int, int | None](versions))
+    return Fingerprint(taken_at, {"holds": holds}, live, dict[int, int | None](versions))
 
 
 def test_a_hold_that_only_expired_is_no_change() -> None:
     before = _print({"h1": ("d1", "live")}, {1: 5})
     expired = _print({"h1": ("d1", "expired")}, {1: 6}, taken_at=160.0)
-    assert security.differences(before, expired) == []
+    assert differences(before, expired) == []
     early = _print({"h1": ("d1", "expired")}, {1: 6}, taken_at=120.0)  # before its expiry
-    assert security.differences(before, early) == [
+    assert differences(before, early) == [
         "holds row h1 changed",
         "show 1 seat map v5 -> v6",
     ]
     extended = _print({"h1": ("d2", "live")}, {1: 6}, taken_at=160.0)
-    assert security.differences(before, extended) == ["holds row h1 changed"]
+    assert differences(before, extended) == ["holds row h1 changed"]
     released = _print({"h1": ("d1", "released")}, {1: 6}, taken_at=160.0)
-    assert security.differences(before, released) == ["holds row h1 changed"]
+    assert differences(before, released) == ["holds row h1 changed"]
 
 
 async def test_a_plan_without_two_theaters_is_refused_clearly() -> None:
@@ -145,6 +149,6 @@ async def test_a_plan_without_two_theaters_is_refused_clearly() -> None:
         visitors=[], shows=[1], flash_show=1, hold_ttl_s=300.0, theater_admins=[admin, admin],
         database_url="", schema="", jwt_secret="", webhook_secret="",
     )  # fmt: skip
-    victim = security.Victim(account, account, 1, "h", 1, "b", "p")
+    victim = Victim(account, account, 1, "h", 1, "b", "p")
     with pytest.raises(ValueError, match="different theaters"):
         await security.run_security_checks(plan, victim)

@@ -10,6 +10,12 @@ from typing import Any
 import pytest
 
 from loadtest.faults import checker
+from loadtest.faults.checker.confirmations import confirmation_lost
+from loadtest.faults.checker.holds import hold_overdue, hold_vanished
+from loadtest.faults.checker.money import payment_double, payment_unsettled
+from loadtest.faults.checker.seats import seat_in_two_bookings
+from loadtest.faults.checker.verdict import LISTED_PER_CHECK, violation_counts
+from loadtest.faults.checker.watchers import watcher_diverged
 from loadtest.faults.model import FAULT_KINDS, Call, Fault, FinalState, History, Watcher
 from loadtest.faults.report import write_report
 
@@ -205,7 +211,7 @@ def test_a_seat_in_two_confirmed_bookings() -> None:
         {"booking_id": "b9", "show_id": 1, "hold_id": "h9", "seats": ["A2"], "status": "confirmed"}
     )
     assert fired(history) == {"seat_in_two_bookings"}
-    (found,) = checker.seat_in_two_bookings(history)
+    (found,) = seat_in_two_bookings(history)
     assert "A2" in found.message and "b1" in found.message and "b9" in found.message
 
 
@@ -234,7 +240,7 @@ def test_a_confirmation_told_but_not_in_postgres() -> None:
         )
     )
     assert fired(history) == {"confirmation_lost"}
-    (found,) = checker.confirmation_lost(history)
+    (found,) = confirmation_lost(history)
     assert "b-lost" in found.message and "customer-4" in found.message
 
 
@@ -253,9 +259,9 @@ def test_a_cancel_of_unknown_outcome_allows_either_state_but_not_none(status: in
     assert fired(history) == set()
     assert history.final is not None
     history.final.bookings[0]["status"] = "cancelled"
-    assert checker.confirmation_lost(history) == []
+    assert confirmation_lost(history) == []
     history.final.bookings.pop(0)
-    assert [v.ids["booking_id"] for v in checker.confirmation_lost(history)] == ["b1"]
+    assert [v.ids["booking_id"] for v in confirmation_lost(history)] == ["b1"]
 
 
 # -- payments ---------------------------------------------------------------------------------
@@ -278,7 +284,7 @@ def test_money_captured_with_neither_booking_nor_refund() -> None:
         }
     )
     assert fired(history) == {"payment_unsettled"}
-    (found,) = checker.payment_unsettled(history)
+    (found,) = payment_unsettled(history)
     assert "pi_9" in found.message and "neither" in found.message
 
 
@@ -334,7 +340,7 @@ def test_one_hold_captured_twice_and_booked_twice() -> None:
     )
     # Two live bookings of one hold share its seats: the seat check cannot but fire as well.
     assert fired(history) == {"payment_double", "seat_in_two_bookings"}
-    assert any("hold h1" in v.message for v in checker.payment_double(history))
+    assert any("hold h1" in v.message for v in payment_double(history))
 
 
 # -- holds ------------------------------------------------------------------------------------
@@ -345,7 +351,7 @@ def test_a_hold_that_ended_past_its_expiry_and_the_slack() -> None:
     assert history.final is not None
     history.final.holds[3]["ended_at"] = history.final.holds[3]["expires_at"] + 2.5
     assert fired(history) == {"hold_overdue"}
-    assert "h4" in checker.hold_overdue(history)[0].message
+    assert "h4" in hold_overdue(history)[0].message
 
 
 def test_a_hold_live_at_the_end_in_postgres_or_an_actor() -> None:
@@ -364,7 +370,7 @@ def test_a_told_hold_missing_from_postgres_with_no_crash_to_excuse_it() -> None:
     assert history.final is not None
     history.final.holds.pop()  # h5; the gateway kill around it loses no holds
     assert fired(history) == {"hold_vanished"}
-    assert "h5" in checker.hold_vanished(history)[0].message
+    assert "h5" in hold_vanished(history)[0].message
 
 
 def test_a_host_kill_just_after_the_answer_excuses_a_lost_hold() -> None:
@@ -388,7 +394,7 @@ def test_a_watcher_that_stayed_connected_and_diverged() -> None:
     history = make_history()
     history.watchers[0].seats["A3"] = "held"
     assert fired(history) == {"watcher_diverged"}
-    assert "A3 held!=available" in checker.watcher_diverged(history)[0].message
+    assert "A3 held!=available" in watcher_diverged(history)[0].message
 
 
 def test_a_watcher_that_reconnected_and_fell_behind() -> None:
@@ -423,9 +429,9 @@ def test_many_violations_of_one_check_are_capped_but_counted() -> None:
     history.final.snapshots.clear()
     history.watchers.clear()
     found = checker.check(history)
-    assert len(found) == checker.LISTED_PER_CHECK + 1
+    assert len(found) == LISTED_PER_CHECK + 1
     assert found[-1].ids == {"not_listed": 5}
-    assert checker.violation_counts(found)["seat_in_two_bookings"] == 15
+    assert violation_counts(found)["seat_in_two_bookings"] == 15
 
 
 # -- what customers saw -----------------------------------------------------------------------
@@ -460,6 +466,20 @@ def test_outages_are_laid_at_the_fault_whose_span_holds_their_start() -> None:
         "recovered": True,
         "runs": 2,
     }
+
+
+def test_a_call_in_flight_when_the_fault_struck_counts_for_that_fault() -> None:
+    """The gateway_kill starts at 4.9 s; a payment sent at 4.8 s loses its connection: that
+    outage began before the fault was recorded, and is still the fault's."""
+    history = make_history()
+    history.calls += [
+        call("customer-9", "pay", 4.8, None, code="ServerDisconnectedError"),
+        call("customer-9", "pay", 5.5, 409, code="idempotency_request_in_progress"),
+        call("customer-9", "pay", 9.0, 200),
+    ]
+    row = checker.unavailability(history)["gateway_kill"]
+    assert row["client"] == "customer-9" and row["longest_s"] == pytest.approx(9.1 - 4.8)
+    assert checker.unavailability(history)["none"]["runs"] == 0
 
 
 def test_the_summary_counts_operations_faults_watchers_and_violations() -> None:
