@@ -27,6 +27,16 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TEST_KEYRING = storage.Keyring.parse("test:" + storage.new_key())
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With several test processes (``./dev test``: pytest-xdist, ``--dist loadgroup``): a test
+    file's tests run in one process (its module fixtures made once), and the model tests all in
+    one (they share the models trained once a session)."""
+    for item in items:
+        path = item.path.relative_to(Path(__file__).parent)
+        group = "ml" if path.parts[0] == "ml" else str(path)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def random_ref(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 

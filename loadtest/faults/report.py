@@ -93,6 +93,7 @@ def markdown(
         *_violations(violations, counts),
         *(_security(security) if security is not None else []),
         *_watchers(figures["watchers"]),
+        *_webhooks(figures["webhooks"]),
         "![Customers' calls a second, ok and unavailable, with each fault's span](timeline.png)",
         "",
     ]
@@ -206,6 +207,19 @@ def _watchers(watchers: Mapping[str, int]) -> list[str]:
         f"{watchers['total']} watchers: {watchers['stayed_connected']} stayed connected, "
         f"{watchers['reconnected']} reconnected; each ended checked against its show's final "
         "seat map.",
+        "",
+    ]
+
+
+def _webhooks(hooks: Mapping[str, int]) -> list[str]:
+    left = hooks["received"] - hooks["processed"]
+    return [
+        "## Webhooks",
+        "",
+        f"{hooks['received']} provider notifications received, {hooks['processed']} processed; "
+        f"{left} failed while a store was down and were never sent again (the local provider "
+        "does not resend, Stripe would): the reconciler settled their payments, as the "
+        "payment checks above show.",
         "",
     ]
 

@@ -88,7 +88,7 @@ async def run_faults(options: RunOptions, say: Say) -> Outcome:
                 visitors=options.visitors,
                 hold_ttl_s=options.hold_ttl_s,
                 payment_ttl_s=2 * options.hold_ttl_s,  # an unpaid checkout lapses within the run
-                shows=3 + int(options.seconds // 30),  # seats enough for the run's bookings
+                shows=3 + int(options.seconds // 20),  # seats enough for the run's bookings
             ),
             say,
         )

@@ -72,6 +72,7 @@ def test_the_same_key_under_another_id_does_not_open_it() -> None:
         (f"k:{base64.urlsafe_b64encode(b'short').decode()}", "32 bytes"),
         (f"k:{OLD},k:{NEW}", "twice"),
     ],
+    ids=["empty", "no key", "bad id", "long id", "not base64", "short key", "id twice"],
 )
 def test_malformed_specs_are_refused(spec: str, message: str) -> None:
     with pytest.raises(KeyringError, match=message):

@@ -468,6 +468,20 @@ def test_outages_are_laid_at_the_fault_whose_span_holds_their_start() -> None:
     }
 
 
+def test_the_summary_counts_webhooks_received_and_processed() -> None:
+    """A notification whose processing failed stays unprocessed until the provider sends it
+    again (the reconciler settles its payment meanwhile): counted, not a violation."""
+    history = make_history()
+    final = history.final
+    assert final is not None
+    final.webhooks = [
+        {"event_id": "evt_1", "type": "payment_intent.succeeded", "deliveries": 2, "outcome": "x"},
+        {"event_id": "evt_2", "type": "payment_intent.succeeded", "deliveries": 1, "outcome": None},
+    ]
+    assert checker.summary(history)["webhooks"] == {"received": 2, "processed": 1}
+    assert checker.check(history) == []
+
+
 def test_a_call_in_flight_when_the_fault_struck_counts_for_that_fault() -> None:
     """The gateway_kill starts at 4.9 s; a payment sent at 4.8 s loses its connection: that
     outage began before the fault was recorded, and is still the fault's."""

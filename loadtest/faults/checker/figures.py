@@ -21,7 +21,8 @@ def outcome(call: Call) -> str:
 
 def summary(history: History, violations: list[Violation] | None = None) -> dict[str, Any]:
     """Operations by op and outcome, faults by kind (count, total seconds), watchers (stayed
-    connected / reconnected), violations by check (``check(history)`` when not given)."""
+    connected / reconnected), webhooks (received, processed), violations by check
+    (``check(history)`` when not given)."""
     if violations is None:
         violations = check(history)
     operations: dict[str, Counter[str]] = {op: Counter() for op in OPS}
@@ -33,6 +34,8 @@ def summary(history: History, violations: list[Violation] | None = None) -> dict
         row["count"] += 1
         row["seconds"] = round(row["seconds"] + fault.ended - fault.started, 3)
     stayed = sum(w.stayed_connected for w in history.watchers)
+    hooks = [] if history.final is None else history.final.webhooks
+    processed = sum(hook.get("outcome") is not None for hook in hooks)
     return {
         "seed": history.seed,
         "seconds": round(history.ended - history.started, 3),
@@ -48,5 +51,8 @@ def summary(history: History, violations: list[Violation] | None = None) -> dict
             "stayed_connected": stayed,
             "reconnected": len(history.watchers) - stayed,
         },
+        # Events whose processing failed (a store down) stay unprocessed until the provider
+        # sends them again; localstripe never does, so the reconciler settles their payments.
+        "webhooks": {"received": len(hooks), "processed": processed},
         "violations": violation_counts(violations),
     }

@@ -20,7 +20,7 @@ class Tuning:
     release_share: float = 0.15
     abandon_share: float = 0.1  # the rest check out
     provider_share: float = 0.3  # of payments: authenticated at the provider
-    cancel_share: float = 0.5  # of bookings: seats come back, the shows do not sell out
+    cancel_share: float = 0.75  # of bookings: seats come back, the shows do not sell out
     refused_s: tuple[float, float] = (0.2, 0.5)  # a customer's pause after a refused hold
     payment_polls: int = 40
     payment_poll_s: float = 0.25
