@@ -28,9 +28,10 @@ TABLES: dict[str, str] = {
     "users": "id::text",
     "theater_admins": "user_id::text || ' ' || theater_id::text",
 }
-# A row's digest leaves out what expiring changes; its status is kept beside it.
+# A row's digest leaves out what expiring changes (a hold's status and end, its show's
+# version: compared apart, through the seat map); its status is kept beside it.
 _ROWS = (
-    "SELECT {key} AS k, md5((to_jsonb(t) - 'status' - 'ended_at')::text) AS d, "
+    "SELECT {key} AS k, md5((to_jsonb(t) - 'status' - 'ended_at' - 'seat_version')::text) AS d, "
     "to_jsonb(t) ->> 'status' AS s FROM {table} t"
 )
 _LIVE_HOLDS = (
@@ -56,14 +57,15 @@ async def fingerprint(
 ) -> Fingerprint:
     """The rows of ``TABLES`` (on ``conn``, in the run's schema) and the shows' seat-map
     versions (``GET /shows/{id}/seatmap`` at ``url``)."""
-    taken_at = time.time()
     rows: dict[str, dict[str, tuple[str, str | None]]] = {}
     for table, key in TABLES.items():
         found = await conn.fetch(_ROWS.format(key=key, table=table))
         rows[table] = {r["k"]: (r["d"], r["s"]) for r in found}
     live = {r["k"]: (r["show_id"], r["exp"]) for r in await conn.fetch(_LIVE_HOLDS)}
     versions = {show: await _version(session, url, show) for show in shows}
-    return Fingerprint(taken_at, rows, live, versions)
+    # Taken when the reading ended: a hold whose expiry came while the tables were read may
+    # be seen expired, and counts as expired by then.
+    return Fingerprint(time.time(), rows, live, versions)
 
 
 async def _version(session: aiohttp.ClientSession, url: str, show: int) -> int | None:
