@@ -93,7 +93,8 @@ async def test_status_shows_nodes_hosts_shows_and_lines(
     text = status.render(found)
     for expected in ("nodes: ", alive[0]["node"], "seatserver-host-0", hot_host, "busiest"):
         assert expected in text
-    row = next(r for r in text.splitlines() if r.strip().startswith(str(running["show"])))
+    # The show's row: its first column is the show id (a node's row may start with its digits).
+    row = next(r for r in text.splitlines() if r.split()[:1] == [str(running["show"])])
     assert "seatserver-host-" in row and "on_sale" in row
 
 
