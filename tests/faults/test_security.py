@@ -119,26 +119,34 @@ async def _fingerprint_sees(
 
 
 def _print(
-    holds: dict[str, tuple[str, str | None]], versions: dict[int, int], taken_at: float = 100.0
+    holds: dict[str, tuple[str, str | None, str]],
+    versions: dict[int, int],
+    taken_at: float = 100.0,
 ) -> Fingerprint:
-    """A fingerprint of holds only: key -> (digest, status); live ones expire at 150."""
-    live = {k: (1, 150.0) for k, (_, st) in holds.items() if st == "live"}
+    """A fingerprint of holds only: key -> (digest, status, digest without the expiry); live
+    ones expire at 150."""
+    live = {k: (1, 150.0) for k, (_, st, _) in holds.items() if st == "live"}
     return Fingerprint(taken_at, {"holds": holds}, live, dict[int, int | None](versions))
 
 
 def test_a_hold_that_only_expired_is_no_change() -> None:
-    before = _print({"h1": ("d1", "live")}, {1: 5})
-    expired = _print({"h1": ("d1", "expired")}, {1: 6}, taken_at=160.0)
+    before = _print({"h1": ("d1", "live", "e1")}, {1: 5})
+    expired = _print({"h1": ("d1", "expired", "e1")}, {1: 6}, taken_at=160.0)
     assert differences(before, expired) == []
-    early = _print({"h1": ("d1", "expired")}, {1: 6}, taken_at=120.0)  # before its expiry
+    # Expired with the moment it was expired as its expiry: still only expired.
+    stamped = _print({"h1": ("d9", "expired", "e1")}, {1: 6}, taken_at=160.0)
+    assert differences(before, stamped) == []
+    early = _print({"h1": ("d1", "expired", "e1")}, {1: 6}, taken_at=120.0)  # before its expiry
     assert differences(before, early) == [
         "holds row h1 changed",
         "show 1 seat map v5 -> v6",
     ]
-    extended = _print({"h1": ("d2", "live")}, {1: 6}, taken_at=160.0)
+    extended = _print({"h1": ("d2", "live", "e1")}, {1: 6}, taken_at=160.0)
     assert differences(before, extended) == ["holds row h1 changed"]
-    released = _print({"h1": ("d1", "released")}, {1: 6}, taken_at=160.0)
+    released = _print({"h1": ("d1", "released", "e1")}, {1: 6}, taken_at=160.0)
     assert differences(before, released) == ["holds row h1 changed"]
+    reseated = _print({"h1": ("d3", "expired", "e3")}, {1: 6}, taken_at=160.0)  # other seats
+    assert differences(before, reseated) == ["holds row h1 changed"]
 
 
 async def test_a_plan_without_two_theaters_is_refused_clearly() -> None:

@@ -32,7 +32,9 @@ TABLES: dict[str, str] = {
 # version: compared apart, through the seat map); its status is kept beside it.
 _ROWS = (
     "SELECT {key} AS k, md5((to_jsonb(t) - 'status' - 'ended_at' - 'seat_version')::text) AS d, "
-    "to_jsonb(t) ->> 'status' AS s FROM {table} t"
+    "to_jsonb(t) ->> 'status' AS s, "
+    "md5((to_jsonb(t) - 'status' - 'ended_at' - 'seat_version' - 'expires_at')::text) AS e "
+    "FROM {table} t"
 )
 _LIVE_HOLDS = (
     "SELECT hold_id::text AS k, show_id, extract(epoch FROM expires_at)::float8 AS exp "
@@ -43,7 +45,9 @@ _LIVE_HOLDS = (
 @dataclass(frozen=True)
 class Fingerprint:
     taken_at: float
-    rows: dict[str, dict[str, tuple[str, str | None]]]  # table -> key -> (digest, status)
+    # table -> key -> (digest, status, digest without the expiry: an expiring hold's row may
+    # carry the moment it was expired)
+    rows: dict[str, dict[str, tuple[str, str | None, str]]]
     live_holds: dict[str, tuple[int, float]]  # hold -> (show, expires at, epoch seconds)
     versions: dict[int, int | None]  # show -> seat-map version (None: no answer)
 
@@ -57,10 +61,10 @@ async def fingerprint(
 ) -> Fingerprint:
     """The rows of ``TABLES`` (on ``conn``, in the run's schema) and the shows' seat-map
     versions (``GET /shows/{id}/seatmap`` at ``url``)."""
-    rows: dict[str, dict[str, tuple[str, str | None]]] = {}
+    rows: dict[str, dict[str, tuple[str, str | None, str]]] = {}
     for table, key in TABLES.items():
         found = await conn.fetch(_ROWS.format(key=key, table=table))
-        rows[table] = {r["k"]: (r["d"], r["s"]) for r in found}
+        rows[table] = {r["k"]: (r["d"], r["s"], r["e"]) for r in found}
     live = {r["k"]: (r["show_id"], r["exp"]) for r in await conn.fetch(_LIVE_HOLDS)}
     versions = {show: await _version(session, url, show) for show in shows}
     # Taken when the reading ended: a hold whose expiry came while the tables were read may
@@ -101,14 +105,14 @@ def differences(before: Fingerprint, after: Fingerprint) -> list[str]:
 
 def _only_expired(
     key: str,
-    old: tuple[str, str | None] | None,
-    new: tuple[str, str | None] | None,
+    old: tuple[str, str | None, str] | None,
+    new: tuple[str, str | None, str] | None,
     expired: set[str],
 ) -> bool:
     return (
         key in expired
         and old is not None
         and new is not None
-        and old[0] == new[0]
+        and old[2] == new[2]
         and new[1] == "expired"
     )
