@@ -62,10 +62,13 @@ async def fingerprint(
     """The rows of ``TABLES`` (on ``conn``, in the run's schema) and the shows' seat-map
     versions (``GET /shows/{id}/seatmap`` at ``url``)."""
     rows: dict[str, dict[str, tuple[str, str | None, str]]] = {}
-    for table, key in TABLES.items():
-        found = await conn.fetch(_ROWS.format(key=key, table=table))
-        rows[table] = {r["k"]: (r["d"], r["s"], r["e"]) for r in found}
-    live = {r["k"]: (r["show_id"], r["exp"]) for r in await conn.fetch(_LIVE_HOLDS)}
+    # One snapshot: a hold that ends between reading its row and reading the live holds would
+    # be live in one and not in the other, and read as changed at the next fingerprint.
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        for table, key in TABLES.items():
+            found = await conn.fetch(_ROWS.format(key=key, table=table))
+            rows[table] = {r["k"]: (r["d"], r["s"], r["e"]) for r in found}
+        live = {r["k"]: (r["show_id"], r["exp"]) for r in await conn.fetch(_LIVE_HOLDS)}
     versions = {show: await _version(session, url, show) for show in shows}
     # Taken when the reading ended: a hold whose expiry came while the tables were read may
     # be seen expired, and counts as expired by then.
