@@ -51,12 +51,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = set(args.kinds) - set(FAULT_KINDS)
     if unknown or not args.kinds:
         parser.error(f"--kinds: unknown {sorted(unknown)}; known: {', '.join(FAULT_KINDS)}")
-    if args.seconds < 5:
-        parser.error("--seconds: at least 5")
-    if args.customers < 2:
-        parser.error("--customers: at least 2")
-    if args.hold_ttl < 5:
-        parser.error("--hold-ttl: at least 5 seconds")
+    try:  # RunOptions checks the ranges: one place
+        args.options = RunOptions(
+            seed=args.seed or new_seed(),
+            seconds=args.seconds,
+            out_dir=args.out or LATEST,
+            short=args.short,
+            customers=args.customers,
+            watchers=args.watchers,
+            visitors=args.visitors,
+            hold_ttl_s=args.hold_ttl,
+            kinds=args.kinds,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -82,17 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is None and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    options = RunOptions(
-        seed=args.seed or new_seed(),
-        seconds=args.seconds,
-        out_dir=out,
-        short=args.short,
-        customers=args.customers,
-        watchers=args.watchers,
-        visitors=args.visitors,
-        hold_ttl_s=args.hold_ttl,
-        kinds=args.kinds,
-    )
+    options = args.options
     print(f"seed {options.seed}", flush=True)  # first, so a run that dies can be replayed
     started = report.start_local_ray(RAY_CPUS)
     try:
