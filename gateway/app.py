@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -26,7 +27,8 @@ import storage
 from gateway import keys, middlewares, ops
 from gateway.auth import Auth
 from gateway.config import GatewayConfig
-from gateway.endpoint import handle
+from gateway.endpoint import error_response, handle
+from gateway.errors import Unauthorized
 from gateway.idempotency import Idempotency
 from gateway.openapi import document
 from gateway.ops.analytics_funnel import FunnelCounts
@@ -89,11 +91,22 @@ def create_app(
     return app
 
 
-async def _metrics(_: web.Request) -> web.Response:
+async def _metrics(request: web.Request) -> web.Response:
     """This process's counters in the Prometheus text format, with the show hosts' latest
-    figures (``gateway.metrics``)."""
+    figures (``gateway.metrics``); only for the bearer of ``metrics_token`` when it is set
+    (401 ``metrics_token_required``)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    token = request.app[keys.CONFIG].metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return error_response(
+                Unauthorized(
+                    "send the metrics token as 'Authorization: Bearer <token>'",
+                    code="metrics_token_required",
+                )
+            )
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -55,6 +55,9 @@ class GatewayConfig:
     jobs_enabled: bool = False
     # Operator analytics, forecasts, experiments and monitoring (a ``gateway.ops.OpsConfig``).
     ops: Any = None
+    # A bearer token ``GET /metrics`` asks for (None: the metrics are open to anyone who
+    # reaches the port; keep it off public networks then).
+    metrics_token: str | None = None
     # Natural-language search (a ``gateway.search.SearchConfig``); None: TF-IDF ranking only.
     search: Any = None
     # The booking assistant (a ``gateway.assistant.AssistantConfig``); None: its defaults.

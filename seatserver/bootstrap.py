@@ -258,6 +258,7 @@ def gateway_config(
         assistant=_assistant_config(settings),
         search=_search_config(settings),
         forwarded_hops=settings.forwarded_hops,
+        metrics_token=settings.metrics_token,
         queue_place_ttl_s=settings.queue_place_ttl_s,
         queue_return_grace_s=settings.queue_return_grace_s,
         database_url=database_url,

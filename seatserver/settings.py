@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # after it until `seatserver rotate-keys` has re-sealed every row. Must be set outside
     # development.
     data_keys: str = DEV_DATA_KEYS
+    # Bearer token that `GET /metrics` asks for (Prometheus: `authorization: {credentials:
+    # ...}`); unset: the metrics are served to anyone who reaches the gateway's port.
+    metrics_token: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.~+/=-]{16,256}$")
     # Lifetime of an access token (JWT), in seconds.
     access_token_ttl_s: int = Field(default=900, ge=30, le=86400)
     # Lifetime of a refresh token, in seconds.

@@ -45,8 +45,20 @@ def add_parser(commands: Any, data_dir_option: Any) -> None:
     status.add_argument(
         "--watch", type=_seconds, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C"
     )
-    status.add_argument("--top", type=int, default=10, metavar="N", help="busiest shows (10)")
-    status.add_argument("--count", type=int, default=None, help=argparse.SUPPRESS)
+    status.add_argument(
+        "--top", type=_shows, default=10, metavar="N", help="busiest shows, 1 to 1000 (10)"
+    )
+    status.add_argument("--count", type=_shows, default=None, help=argparse.SUPPRESS)
+
+
+def _shows(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("between 1 and 1000")
+    return value
 
 
 def _seconds(text: str) -> float:

@@ -286,13 +286,20 @@ async def _served(aiohttp_client: Any, deployed: Deployed, **models: Any) -> Sit
 async def test_the_model_says_which_booked_movie_each_is_like(
     aiohttp_client: Any, deployed: Deployed
 ) -> None:
+    from serve.client import ANSWERS, LATENCY
+
     site = await _served(aiohttp_client, deployed, pricing_dynamic_share=1.0)
+    timed = LATENCY.labels("recommender")
+    answered = ANSWERS.labels("recommender", "model", "")
+    before = (_histogram_count(timed), answered._value.get())
     for _ in range(20):  # a replica's first answers may miss the budget
         body = await _home(site, site.customer)
         if body["source"] == "model":
             break
         await asyncio.sleep(0.5)
     assert body["source"] == "model" and body["model_version"] == deployed.version, body
+    # Each answer the model gave is timed for the dashboard's model latency (exactly one).
+    assert (_histogram_count(timed), answered._value.get()) == (before[0] + 1, before[1] + 1)
     movies = _movies(body)
     assert {"Night Chase", "Blast Point", "Quiet Heart", "Love Letters"} <= set(movies)
     for titles, booked in ((ACTION, "Old Action"), (ROMANCE, "Old Romance")):
@@ -304,6 +311,16 @@ async def test_the_model_says_which_booked_movie_each_is_like(
             assert movie["because"]["title"] == booked, movie
             assert 0 < movie["because"]["similarity"] <= 1
     assert body["pricing"]["source"] == "fallback"  # no pricing model: the price tables
+
+
+def _histogram_count(histogram: Any) -> float:
+    """Observations of one labelled histogram child so far."""
+    return next(
+        sample.value
+        for family in histogram.collect()
+        for sample in family.samples
+        if sample.name.endswith("_count")
+    )
 
 
 @pytest.mark.slow

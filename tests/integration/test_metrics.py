@@ -6,6 +6,7 @@ the show host's process."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -235,3 +236,18 @@ async def test_metrics_of_a_flash_sale_line(client: Any, pool: Any, alice: Accou
     assert ("seatserver_queue_waiting", frozenset({("show", str(show))})) in samples
     assert _value(samples, "seatserver_websocket_clients", kind="queue") >= 1
     await ws.close()
+
+
+async def test_metrics_ask_for_their_token_when_one_is_set(
+    aiohttp_client: Any, config: Any, engine: Engine
+) -> None:
+    token = "scrape-" + uuid.uuid4().hex
+    client = await aiohttp_client(
+        create_app(dataclasses.replace(config, metrics_token=token), engine=engine.client)
+    )
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0000"}, {"Authorization": token}):
+        resp = await client.get("/metrics", headers=headers)
+        assert resp.status == 401, headers
+        assert (await resp.json())["error"]["code"] == "metrics_token_required"
+    resp = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 200 and "seatserver_http_requests_total" in await resp.text()

@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 import ray
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 import storage
 from gateway import keys
 from gateway.app import create_app
+from gateway.metrics import HOST_STATS
 from payments import PaymentsConfig
 from payments.breaker import CircuitBreaker, GuardedProvider
 from payments.localstripe import register_webhook
@@ -294,7 +296,37 @@ async def test_double_clicks_make_one_payment_and_one_booking(
 # -- declines ------------------------------------------------------------------------------------
 
 
+def _counted(name: str, **labels: str) -> float:
+    """The sum of the samples of this process's ``/metrics`` registry named ``name`` whose
+    labels include ``labels`` (the gateways of these tests run in the test's process)."""
+    wanted = labels.items()
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.name == name and wanted <= sample.labels.items()
+    )
+
+
+def _outcomes() -> dict[str, float]:
+    """The saga's counters, behind the payment and booking success rates of the dashboard."""
+    payments = {
+        f"payment {o}": _counted("seatserver_payments_total", outcome=o)
+        for o in ("started", "succeeded", "declined", "abandoned")
+    }
+    bookings = {
+        f"booking {o}": _counted("seatserver_bookings_total", outcome=o)
+        for o in ("booked", "unseated", "deferred")
+    }
+    return payments | bookings
+
+
+def _grown(before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before[k] for k, v in _outcomes().items() if v != before[k]}
+
+
 async def test_a_decline_then_a_retry_that_succeeds(shop: Shop, show: int, alice: Account) -> None:
+    counted = _outcomes()
     hold = await shop.hold(alice, show, ["B3", "B4"])
     _, first, _ = await shop.checkout(alice, hold)
     status, declined, _ = await shop.pay(alice, first["payment_id"], DECLINED)
@@ -318,6 +350,13 @@ async def test_a_decline_then_a_retry_that_succeeds(shop: Shop, show: int, alice
     assert [(r["attempt"], r["status"]) for r in rows] == [(1, "failed"), (2, "booked")]
     failed = await shop.stripe.retrieve_intent(rows[0]["provider_ref"])
     assert failed.status == "canceled"  # it can never be paid later
+    # Counted once each, whoever settled it (the confirm or the webhook beside it).
+    assert _grown(counted) == {
+        "payment started": 2,
+        "payment declined": 1,
+        "payment succeeded": 1,
+        "booking booked": 1,
+    }
 
 
 async def test_the_last_declined_attempt_releases_the_hold(
@@ -442,6 +481,7 @@ async def quick_shop(
 
 async def test_a_payment_after_its_hold_expired_is_refunded(quick_shop: Shop, pool: Any) -> None:
     shop = quick_shop
+    counted = _outcomes()
     show = await make_show(pool)
     alice = await make_account(pool, shop.app[keys.CONFIG])
     bob = await make_account(pool, shop.app[keys.CONFIG])
@@ -481,6 +521,16 @@ async def test_a_payment_after_its_hold_expired_is_refunded(quick_shop: Shop, po
     }
     mails = await shop.fetch("SELECT payload FROM outbox WHERE topic = 'refund.succeeded'")
     assert [m["payload"]["reason"] for m in mails] == ["hold_lost"]
+    # Paid but unseated (refunded) counts against the booking success rate; the expiry is
+    # counted by the host, whose figures the gateway polls for /metrics.
+    assert _grown(counted) == {
+        "payment started": 2,
+        "payment succeeded": 2,
+        "booking booked": 1,
+        "booking unseated": 1,
+    }
+    await shop.app[HOST_STATS].poll()
+    assert _counted("seatserver_show_events_total", event="hold_expired") >= 1
 
 
 async def _freed(shop: Shop, show: int, seats: list[str]) -> bool:
