@@ -6,22 +6,31 @@ a show never has two writers. Hosts are detached, restartable Ray actors with st
 host that crashes is restarted by Ray and recovers each show from Postgres on its next use, and
 a restarted directory finds the hosts again by name.
 
-Hosts are spread over the cluster's nodes (``SPREAD``). When some node advertises the custom
-resource ``show_host`` (cluster.yaml's host nodes do), every host takes one unit of it, so
-hosts run only on such nodes and at most that many on each; otherwise (one machine, the tests)
-they may run on any node. A host whose node is lost is started again by Ray on another node
-that has room, and its shows come back from Postgres on their next call (DESIGN rule 6).
+The directory places its hosts over the alive nodes itself, not by Ray's best effort. When
+some node advertises the custom resource ``show_host`` (cluster.yaml's host nodes do), every
+host takes one unit of it, so hosts run only on such nodes and at most that many on each;
+otherwise (one machine, the tests) every alive node takes hosts. In the nodes' stable order
+(by id) each new host goes to the node with room that runs the fewest of this directory's
+hosts: the shared hosts round-robin, a flash-sale host to the least loaded node. A host is
+pinned there by a *soft* node affinity: while the node lives (and has a unit free) the host
+runs there; when the node is gone, Ray starts the host again on another node with room
+(still asking for its unit), and its shows come back from Postgres on their next call (DESIGN
+rule 6). Running hosts are not moved back when nodes join. With no node left with room the
+host is left to Ray (``SPREAD``): it waits for a unit, and the autoscaler adds a node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.host import HostConfig, ShowHost
 
@@ -31,12 +40,46 @@ DIRECTORY_NAME = "seatserver-directory"
 SHARED_PREFIX = "seatserver-host-"
 DEDICATED_PREFIX = "seatserver-show-"
 HOST_RESOURCE = "show_host"  # one unit a host, on the nodes that should run hosts
+# Every host asks for this much of Ray's ``memory`` (bytes): Ray places an actor that asks for
+# no resource at all on a random node, ignoring a soft node affinity.
+HOST_MEMORY = 1 << 20
 
 
 def host_resources(cluster: Mapping[str, float]) -> dict[str, float]:
     """What each host actor asks for, given the cluster's total resources: one
     ``HOST_RESOURCE`` when some node advertises it, else nothing beyond zero CPUs."""
     return {HOST_RESOURCE: 1.0} if cluster.get(HOST_RESOURCE, 0) > 0 else {}
+
+
+def host_room(
+    nodes: Iterable[Mapping[str, Any]], resources: Mapping[str, float]
+) -> dict[str, float]:
+    """The alive nodes (as ``ray.nodes()`` lists them) able to run a host that asks for
+    ``resources``, in a stable order (by id), each with how many such hosts it holds in all
+    (``inf`` when hosts ask for nothing)."""
+    room: dict[str, float] = {}
+    for node in sorted(nodes, key=lambda n: str(n["NodeID"])):
+        total = node["Resources"]
+        fits = min(
+            (total.get(name, 0.0) // amount for name, amount in resources.items() if amount > 0),
+            default=math.inf,
+        )
+        if node["Alive"] and fits >= 1:
+            room[str(node["NodeID"])] = fits
+    return room
+
+
+def next_node(room: Mapping[str, float], placed: Iterable[str]) -> str | None:
+    """The node for one more host, given the nodes of the hosts already ``placed``: of the
+    nodes of ``room`` with room left, the one running the fewest, the first in order on a tie
+    (so hosts placed one by one go round-robin); None when no node has room left.
+
+    >>> next_node({"a": 2, "b": 1}, ["a", "b"])
+    'a'
+    """
+    running = Counter(placed)
+    free = [node for node, fits in room.items() if running[node] < fits]
+    return min(free, key=lambda node: running[node], default=None)
 
 
 class PlacedHost(ShowHost):
@@ -59,9 +102,19 @@ class PlacedHost(ShowHost):
 
 
 def host_actor(
-    name: str, namespace: str, config: HostConfig, resources: Mapping[str, float] | None = None
+    name: str,
+    namespace: str,
+    config: HostConfig,
+    resources: Mapping[str, float] | None = None,
+    node_id: str | None = None,
 ) -> Any:
-    """Create (or find) the named host actor, spread over the nodes (see the module's doc)."""
+    """Create (or find, as it runs) the named host actor on ``node_id`` by a soft affinity,
+    or where Ray's ``SPREAD`` puts it when None (see the module's doc)."""
+    strategy: Any = "SPREAD"
+    if node_id is not None:
+        # Soft: a node gone (or without the resources) lets Ray place the host elsewhere; spill:
+        # so does a node whose units other hosts (another namespace's) hold, instead of waiting.
+        strategy = NodeAffinitySchedulingStrategy(node_id, soft=True, _spill_on_unavailable=True)
     return (
         ray.remote(PlacedHost)
         .options(
@@ -72,8 +125,9 @@ def host_actor(
             max_restarts=-1,
             max_task_retries=0,
             num_cpus=0,
+            memory=HOST_MEMORY,
             resources=dict(resources or {}),
-            scheduling_strategy="SPREAD",
+            scheduling_strategy=strategy,
             max_concurrency=1000,
         )
         .remote(name, config, namespace)
@@ -102,14 +156,21 @@ class Directory:
             resources = host_resources(cluster)
         self._resources = dict(resources)
         self._shared_hosts = shared_hosts
+        self._placed: dict[str, str] = {}  # host name: the node this directory started it on
         self._shared = self._start_shared()
         self._dedicated: dict[int, Any] = self._find_dedicated()
 
     def _start_shared(self) -> list[Any]:
-        return [
-            host_actor(f"{SHARED_PREFIX}{i}", self._namespace, self._config, self._resources)
-            for i in range(self._shared_hosts)
-        ]
+        room = host_room(ray.nodes(), self._resources)  # type: ignore[no-untyped-call]
+        return [self._start_host(f"{SHARED_PREFIX}{i}", room) for i in range(self._shared_hosts)]
+
+    def _start_host(self, name: str, room: Mapping[str, float]) -> Any:
+        """Start (or find) a host on the node ``next_node`` picks; a host found running stays
+        where it runs."""
+        node = next_node(room, self._placed.values())
+        if node is not None:
+            self._placed[name] = node
+        return host_actor(name, self._namespace, self._config, self._resources, node)
 
     def _find_dedicated(self) -> dict[int, Any]:
         found: dict[int, Any] = {}
@@ -165,7 +226,8 @@ class Directory:
             return f"{SHARED_PREFIX}{show_id % self._shared_hosts}"
         await self._shared_for(show_id).disown.remote(show_id)
         name = f"{DEDICATED_PREFIX}{show_id}"
-        host = host_actor(name, self._namespace, self._config, self._resources)
+        room = host_room(ray.nodes(), self._resources)  # type: ignore[no-untyped-call]
+        host = self._start_host(name, room)
         self._dedicated[show_id] = host
         await host.activate.remote(show_id)
         log.info("show %d has its own host %s", show_id, name)
@@ -182,6 +244,7 @@ class Directory:
             ray.kill(host, no_restart=True)
         self._dedicated.clear()
         self._shared.clear()
+        self._placed.clear()
         await self._names_released()
 
     async def _names_released(self, timeout_s: float = 10.0) -> None:

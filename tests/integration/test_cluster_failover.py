@@ -2,11 +2,12 @@
 with nothing acknowledged lost (DESIGN rules 5 and 6).
 
 A second Ray node joins the session's Ray on this machine (``ray start --address ... --block``,
-loopback only, a temporary directory and a process group of its own). The show hosts spread
-over both nodes; shows of both take bookings while that node's processes are killed, as a
-crashed machine's would be. Every show must answer again through the same client, with every
-confirmation it acknowledged in Postgres and in its seat map, no seat in two bookings, and a
-show that had moved to a host of its own refused by its old shared host.
+loopback only, a temporary directory and a process group of its own). The directory places
+its hosts over both nodes, evenly, the first time; shows of both take bookings while that
+node's processes are killed, as a crashed machine's would be. Every show must answer again
+through the same client, with every confirmation it acknowledged in Postgres and in its seat
+map, no seat in two bookings, and a show that had moved to a host of its own refused by its
+old shared host.
 
 Also: a directory whose hosts were ended (``seatserver up`` stopping) serves again.
 """
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +52,6 @@ JOIN_TIMEOUT_S = 40.0  # the second node must have joined by then
 RECOVERY_TIMEOUT_S = 60.0  # every show must answer again this long after the node is killed
 SHARED_HOSTS = 4
 SHOWS = 2 * SHARED_HOSTS
-SPREAD_ATTEMPTS = 5  # directories made until their hosts run on both nodes
 PAUSE_S = 0.3  # between two bookings of one show's customer: the house lasts the test
 
 # `ray start` turns a loopback GCS address into this machine's routable one (so that other
@@ -118,8 +119,8 @@ class _Probe:
 
 async def _schedulable(node: Node, deadline: float) -> None:
     """Wait until Ray's actor scheduler places actors on the new node: a node in the node
-    table is not yet in the resource view SPREAD chooses from, and hosts created before it is
-    would all land on the head."""
+    table (which the directory places hosts by) is not yet in the raylets' resource view, and
+    a host pinned to it before it is would fall back (its affinity is soft) to the head."""
     while True:
         probe = _Probe.options(resources={NODE_RESOURCE: 0.01}).remote()  # type: ignore[attr-defined]
         try:
@@ -223,26 +224,31 @@ async def host_nodes(hosts: list[Any]) -> list[str]:
     return [(await host.describe.remote())["node_id"] for host in hosts]
 
 
-async def spread_directory(
-    config: actors.HostConfig, node: Node
-) -> tuple[Any, list[Any], list[str]]:
-    """A directory whose shared hosts run on both nodes. ``SPREAD`` is Ray's best effort: a
-    scheduler that has not yet heard of the new node's resources puts every host on the head;
-    then the directory is ended and made again (a few times, a second apart)."""
-    head = ray.get_runtime_context().get_node_id()
-    nodes: list[str] = []
-    for _ in range(SPREAD_ATTEMPTS):
-        directory = actors.start_directory(
-            config, shared_hosts=SHARED_HOSTS, namespace=random_ref("ns")
-        )
-        shared = await directory.hosts.remote()
-        nodes = await host_nodes(shared)
-        if set(nodes) == {head, node.node_id}:
-            return directory, shared, nodes
+async def describe(hosts: list[Any]) -> list[dict[str, Any]]:
+    return [await host.describe.remote() for host in hosts]
+
+
+def per_node(nodes: list[str]) -> dict[str, int]:
+    return dict(Counter(nodes))
+
+
+async def end_directory(directory: Any) -> None:
+    with contextlib.suppress(Exception):
         await asyncio.wait_for(directory.shutdown.remote(), 30)
-        ray.kill(directory, no_restart=True)
-        await asyncio.sleep(1.0)
-    pytest.fail(f"hosts not spread over both nodes in {SPREAD_ATTEMPTS} tries: {nodes}")
+    ray.kill(directory, no_restart=True)
+
+
+async def restarted(directory: Any, timeout_s: float = 30.0) -> list[Any]:
+    """Crash the directory actor (Ray starts it again) and return its hosts once it answers."""
+    ray.kill(directory, no_restart=False)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return list(await asyncio.wait_for(directory.hosts.remote(), 5.0))
+        except (TimeoutError, ray.exceptions.RayError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
 
 
 async def answers_again(client: ShowClient, show: int, deadline: float) -> actors.Snapshot:
@@ -268,9 +274,15 @@ async def test_lost_node_every_show_answers_again_with_nothing_acknowledged_lost
     second_node: Node, database_url: str, schema: str, redis_url: str, pool: Any
 ) -> None:
     config = actors.HostConfig(database_url=database_url, schema=schema, redis_url=redis_url)
-    directory, shared, nodes = await spread_directory(config, second_node)
+    directory = actors.start_directory(
+        config, shared_hosts=SHARED_HOSTS, namespace=random_ref("ns")
+    )
     client = ShowClient(directory)
     try:
+        shared = await directory.hosts.remote()
+        nodes = await host_nodes(shared)
+        head = ray.get_runtime_context().get_node_id()
+        assert per_node(nodes) == {head: 2, second_node.node_id: 2}, "placed on both, evenly"
         shows = [
             await make_show(pool, layout=grid_layout(rows=20, per_row=20), name=str(i))
             for i in range(SHOWS)
@@ -335,9 +347,32 @@ async def test_lost_node_every_show_answers_again_with_nothing_acknowledged_lost
             hold = await client.execute(show, HoldBest(str(uuid.uuid4()), "4", 1, "standard"))
             assert hold.seats  # and it takes new holds
     finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(directory.shutdown.remote(), 30)
-        ray.kill(directory, no_restart=True)
+        await end_directory(directory)
+
+
+@needs_ray_cli
+async def test_hosts_split_evenly_over_the_nodes_and_a_restarted_directory_keeps_them(
+    second_node: Node, database_url: str, schema: str, redis_url: str, pool: Any
+) -> None:
+    """Six shared hosts go round-robin over the nodes in id order, three to a node; two
+    flash-sale hosts, each to the node with the fewest hosts (the first in order on a tie), one
+    to a node. A directory that Ray starts again finds the same hosts, where they run, by name."""
+    config = actors.HostConfig(database_url=database_url, schema=schema, redis_url=redis_url)
+    directory = actors.start_directory(config, shared_hosts=6, namespace=random_ref("ns"))
+    order = sorted([ray.get_runtime_context().get_node_id(), second_node.node_id])
+    try:
+        shared = await directory.hosts.remote()
+        assert await host_nodes(shared) == order * 3
+        for name in ("1", "2"):
+            await directory.prepare_flash_sale.remote(await make_show(pool, name=name))
+        hosts = await directory.hosts.remote()
+        before = [(h["name"], h["pid"], h["node_id"]) for h in await describe(hosts)]
+        assert [node for _, _, node in before] == order * 4
+
+        again = await restarted(directory)
+        assert [(h["name"], h["pid"], h["node_id"]) for h in await describe(again)] == before
+    finally:
+        await end_directory(directory)
 
 
 async def test_a_directory_whose_hosts_were_ended_starts_them_again(
