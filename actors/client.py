@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ray.exceptions import RayActorError
 
@@ -62,9 +63,15 @@ class _Lane:
     queue: list[tuple[int, Command, asyncio.Future[Any]]] = field(default_factory=list)
     busy: bool = False
     calls: int = 0
+    sent_at: float = 0.0  # perf_counter() as the last call left
 
 
 class ShowClient:
+    # Told, in the caller's task once its answer came, the ``perf_counter()`` at which the call
+    # that carried its command left the lane (``gateway.phases`` times the wait in the lane
+    # apart from the call); not told when the lane has sent another call since (a Pending).
+    on_sent: ClassVar[Callable[[float], None] | None] = None
+
     def __init__(self, directory: Any) -> None:
         self._directory = directory
         self._hosts: dict[int, Any] = {}
@@ -101,10 +108,16 @@ class ShowClient:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         lane.queue.append((show_id, command, future))
+        ride = lane.calls + 1  # the queue is taken whole: this command goes in the next call
         if not lane.busy:
             lane.busy = True
             loop.create_task(self._drain(lane))
-        return await future
+        try:
+            return await future
+        finally:
+            # sent_at is our call's while no later call has left (callers wake before that).
+            if (told := ShowClient.on_sent) is not None and lane.calls == ride:
+                told(lane.sent_at)
 
     async def _lane(self, show_id: int) -> _Lane:
         host = await self._host(show_id)
@@ -141,6 +154,7 @@ class ShowClient:
                 await asyncio.sleep(0)
                 batch, lane.queue = lane.queue, []
                 lane.calls += 1
+                lane.sent_at = time.perf_counter()
                 await self._send(lane.host, batch)
         finally:
             lane.busy = False

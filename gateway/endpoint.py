@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from gateway import audit, idempotency, keys
+from gateway import audit, idempotency, keys, phases
 from gateway.auth import Principal, require_user
 from gateway.errors import BadRequest, PreconditionRequired, ValidationFailed, describe
 from gateway.ratelimit import client_address
@@ -158,10 +158,15 @@ def handle(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
             if response.status >= 500:
                 raise  # the middleware logs it and answers with the envelope
             return response
+        finally:
+            phases.lap(phases.REST)
 
     handler.__name__ = endpoint.name
+    mutating = endpoint.method in MUTATING
     # Admin actions and reads of personal data leave a row in the audit log (gateway.audit).
-    return audit.recorded(endpoint, handler, mutating=endpoint.method in MUTATING)
+    recorded = audit.recorded(endpoint, handler, mutating=mutating)
+    audited = audit.action_of(endpoint, mutating=mutating) is not None
+    return phases.timed(endpoint.name, recorded, tail="audit" if audited else phases.REST)
 
 
 async def _run(endpoint: Endpoint, request: web.Request) -> web.StreamResponse:
@@ -171,6 +176,7 @@ async def _run(endpoint: Endpoint, request: web.Request) -> web.StreamResponse:
         principal = await require_user(request, *roles)
     elif endpoint.auth == ("optional",):
         principal = await request.app[keys.AUTH].principal(request)
+    phases.lap("auth")
     try:
         path = (
             endpoint.path_model.model_validate(dict(request.match_info))
@@ -184,8 +190,10 @@ async def _run(endpoint: Endpoint, request: web.Request) -> web.StreamResponse:
     except ValidationError as exc:
         raise _invalid(exc, "query") from exc
     body = await _read_body(request, endpoint.body) if endpoint.body else None
+    phases.lap("input")
     if endpoint.limit is not None:
         await _pay_limit(endpoint.limit, request, principal, body)
+        phases.lap("rate_limit")
     key = None
     if endpoint.method in MUTATING and endpoint.idempotency != "none":
         key = idempotency.read_key(request)
@@ -196,8 +204,20 @@ async def _run(endpoint: Endpoint, request: web.Request) -> web.StreamResponse:
             )
     call = Call(request, path, query, body, principal, key)
     if key is None or principal is None:
-        return _respond(endpoint, await endpoint.view(call))
+        return _responded(endpoint, await _viewed(endpoint, call))
     return await _run_once(endpoint, call, key, principal)
+
+
+async def _viewed(endpoint: Endpoint, call: Call) -> Any:
+    result = await endpoint.view(call)
+    phases.lap("view")
+    return result
+
+
+def _responded(endpoint: Endpoint, result: Any) -> web.StreamResponse:
+    response = _respond(endpoint, result)
+    phases.lap("respond")
+    return response
 
 
 async def _pay_limit(
@@ -223,17 +243,20 @@ async def _run_once(
     route = f"{endpoint.method} {call.request.path}"
     print_ = idempotency.fingerprint(endpoint.method, route, call.request.get(keys.RAW_BODY, b""))
     replay = await store.begin(owner, key, print_)
+    phases.lap("idempotency")
     if replay is not None:
         return replay
     try:
-        response = _respond(endpoint, await endpoint.view(call))
+        response = _responded(endpoint, await _viewed(endpoint, call))
     except Exception as exc:
         response = error_response(exc)
         await store.finish(owner, key, print_, response)
+        phases.lap("idempotency")
         if response.status >= 500:
             raise
         return response
     finally:
         store.let_go(owner, key)  # cancelled midway: the claim lapses instead
     await store.finish(owner, key, print_, response)
+    phases.lap("idempotency")
     return response

@@ -1,8 +1,8 @@
 """The gateway's Prometheus metrics, and the show hosts' figures exported through it.
 
 ``GET /metrics`` on every gateway is the process's registry in the text format. What the
-gateway itself counts is defined here (requests by route template, hold latency, websocket
-clients, the waiting room's lines); the models (``serve.client``), alerts
+gateway itself counts is defined here (requests by route template, hold latency and its
+phases, websocket clients, the waiting room's lines); the models (``serve.client``), alerts
 (``gateway.ops.monitoring``), audit rows (``gateway.audit``) and payments (``payments.metrics``)
 define theirs beside their code. Every name starts with ``seatserver_``; no label ever holds a
 user id, a raw path or anything else without bound (a show id labels only flash-sale lines,
@@ -70,6 +70,18 @@ HOLD_SECONDS = Histogram(
     "the show actor), by mode (seats, best) and outcome (held, refused, failed)",
     ["mode", "outcome"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5),
+)
+PHASE_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,
+    0.2, 0.3, 0.5, 1.0, 2.5,
+)  # fmt: skip
+PHASE_SECONDS = Histogram(
+    "seatserver_request_phase_seconds",
+    "Time a request of a timed view (create_hold, seatmap) spent in each phase (auth, "
+    "rate_limit, idempotency, show_info, pricing, host_lane, host_call, fraud, ...; see "
+    "gateway.phases)",
+    ["view", "phase"],
+    buckets=PHASE_BUCKETS,
 )
 WEBSOCKETS = Gauge(
     "seatserver_websocket_clients", "Open websockets, by kind (seatmap, queue)", ["kind"]

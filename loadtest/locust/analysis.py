@@ -174,26 +174,43 @@ def journey_stats(samples: Sequence[Sample], t0: float, t1: float, name: str) ->
 class Verdict:
     ok: bool
     reasons: list[str] = field(default_factory=list)
+    # Missed only for want of holds: not a miss of the goals, the next step (more users, more
+    # holds) is judged instead.
+    undecided: bool = False
+
+
+MIN_HOLDS = 10  # a step's hold p99 rests on at least this many holds, or it is not met
+FULL_P99 = 100  # below this many requests, a p99 is one of the few slowest: near the maximum
 
 
 def judge_step(groups: Mapping[str, Stats]) -> Verdict:
-    """Whether a mixed-day step met the goals: reads p99 < 200 ms, holds p99 < 50 ms, and at
-    most 1 % of requests failed. A step with no hold in its window is judged on reads alone
-    (and says so)."""
+    """Whether a mixed-day step met the goals: reads p99 < 200 ms, holds p99 < 50 ms over at
+    least ``MIN_HOLDS`` holds, and at most 1 % of requests failed. Too few holds alone leaves
+    the step ``undecided``."""
     reasons = []
     reads, holds, http = groups.get(READ), groups.get(HOLD), groups.get(HTTP)
     if reads is None or not reads.requests:
         return Verdict(False, ["no reads measured"])
     if not reads.p99 < READ_P99_GOAL_MS:
         reasons.append(f"read p99 {reads.p99:.0f} ms ≥ {READ_P99_GOAL_MS:g}")
-    if holds is None or not holds.requests:
-        reasons.append("no holds in the window (judged on reads)")
-    elif not holds.p99 < HOLD_P99_GOAL_MS:
+    held = holds.requests if holds is not None else 0
+    few = f"{held} holds in the window, fewer than {MIN_HOLDS} to judge their p99"
+    if held < MIN_HOLDS:
+        reasons.append(few)
+    elif holds is not None and not holds.p99 < HOLD_P99_GOAL_MS:
         reasons.append(f"hold p99 {holds.p99:.0f} ms ≥ {HOLD_P99_GOAL_MS:g}")
     if http is not None and http.failure_share > MAX_FAILURE_SHARE:
         reasons.append(f"{http.failure_share:.1%} of requests failed")
-    ok = all(r.startswith("no holds") for r in reasons)
-    return Verdict(ok, reasons)
+    return Verdict(not reasons, reasons, undecided=reasons == [few])
+
+
+def rests_on(n: int) -> str:
+    """How much a p99 over ``n`` requests says, in words.
+
+    >>> rests_on(40)
+    '40 holds: the p99 is near the maximum'
+    """
+    return f"{n} holds" + (": the p99 is near the maximum" if n < FULL_P99 else "")
 
 
 SINGLE_LOOP_BUSY = 0.85  # of a core: a process with one event loop is as busy as it gets
@@ -248,3 +265,50 @@ def where_time_went(what: str, client_p99_ms: float | None, server_p99_le_ms: fl
     if client_p99_ms >= server_p99_le_ms / 2.5:  # within the bucket below the bound, or in it
         return head + ": the time is spent inside them (the show actor, Redis, Postgres, …)"
     return head + " (too coarse a bucket to say more)"
+
+
+HOST_PHASES = ("host_lane", "host_call")
+
+
+def phase_at_p99(
+    what: str, phases: Mapping[str, Mapping[str, Any]], request_p99_le_ms: float | None,
+    decision: Mapping[str, Any] | None = None,
+) -> str:  # fmt: skip
+    """The phase whose p99 is the largest (the one holding the requests' p99), its bucket and
+    its share of the requests' p99 in the gateway; for the show host's phases, the host's own
+    decision time beside it. "" when no phase was timed.
+
+    >>> phases = {"host_call": {"p99_le_ms": 150.0}, "auth": {"p99_le_ms": 0.1}}
+    >>> phase_at_p99("holds by phase", phases, 200.0, {"p99_le_ms": 0.05})[:59]
+    'holds by phase: host_call p99 ≤ 150 ms (75% of the ≤ 200 ms'
+    """
+    bounds = {p: f["p99_le_ms"] for p, f in phases.items() if f.get("p99_le_ms") is not None}
+    if not bounds:
+        return ""
+    top = max(bounds.values())
+    slowest = sorted(p for p, bound in bounds.items() if bound == top)
+    head = f"{what}: {' and '.join(slowest)} p99 ≤ {top:g} ms"
+    if request_p99_le_ms:
+        head += f" ({min(1.0, top / request_p99_le_ms):.0%} of the ≤ {request_p99_le_ms:g} ms"
+        head += " request p99)"
+    others = sorted(((b, p) for p, b in bounds.items() if p not in slowest), reverse=True)[:3]
+    if others:
+        head += "; next " + ", ".join(f"{p} ≤ {b:g} ms" for b, p in others)
+    if set(slowest) & set(HOST_PHASES):
+        head += _host_words(slowest, top, decision)
+    return head
+
+
+def _host_words(slowest: Sequence[str], top_ms: float, decision: Mapping[str, Any] | None) -> str:
+    decided = None if decision is None else decision.get("p99_le_ms")
+    where = (
+        "waiting in the show host's lane behind the call in flight"
+        if "host_lane" in slowest
+        else "the Ray call to the show host and back (Ray, the host's event loop, this loop's "
+        "turn to wake the request)"
+    )
+    if decided is None:
+        return f": {where}; the host's decision time was not read"
+    if decided >= top_ms / 2:
+        return f": the host's decision itself (its p99 ≤ {decided:g} ms)"
+    return f": {where}, not the host's decision (its p99 ≤ {decided:g} ms)"

@@ -8,8 +8,9 @@ own, with the CPU of every process group sampled while it runs.
 It writes ``out_dir/<label>_stats.csv``, ``_stats_history.csv``, ``_failures.csv`` and
 ``_exceptions.csv`` (locust's ``--csv --csv-full-history``, statistics reset once every user
 has started), ``_samples.csv`` and ``_summary.json`` (``loadtest.locust.recorder``) and
-``_locust.log``; the gateway's own request histograms are read as the measured window opens
-and after the run (``loadtest.locust.server_view``). Progress lines of the locust process are
+``_locust.log``; the gateway's own histograms (request times, the phases of a hold, the hosts'
+decisions) are read as the measured window opens and after the run
+(``loadtest.locust.server_view``). Progress lines of the locust process are
 relayed through ``say``. A run that overstays its time by ``GRACE_S`` is ended by its pid.
 """
 

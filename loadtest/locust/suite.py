@@ -6,7 +6,8 @@ mixed day stepped up until a step misses its goals, and the figures the report g
 
 Mixed-day steps double the users from ``start_users`` (at most ``max_steps`` steps, at most
 ``max_users``); after the first step that misses a goal, one more step halfway between it and
-the last one that met them. The sustained figure is the busiest step that met both goals.
+the last one that met them. A step with too few holds to judge (``analysis.MIN_HOLDS``) is
+undecided: the steps go on. The sustained figure is the busiest step that met both goals.
 """
 
 from __future__ import annotations
@@ -105,18 +106,19 @@ async def _mixed_steps(
         say(f"mixed: {users} users for {run.seconds:g} s")
         result = await run_locust(target, run, out_dir, plan_dir, say)
         verdict = analysis.judge_step(groups_of(result))
-        outcome = "met the goals" if verdict.ok else "MISSED"
+        outcome = "met the goals" if verdict.ok else "undecided" if verdict.undecided else "MISSED"
         say(f"mixed: {_line(result)}; {outcome}" + "".join(f"; {r}" for r in verdict.reasons))
         steps.append(Step(result, verdict))
         return steps[-1]
 
     users, best = options.start_users, 0
     for _ in range(options.max_steps):
-        if not (await step(users)).verdict.ok:
+        verdict = (await step(users)).verdict
+        if not verdict.ok and not verdict.undecided:
             if best and users - best > 1:
                 await step((best + users) // 2)
             break
-        best = users
+        best = users if verdict.ok else best
         if users >= options.max_users:
             break
         users = min(options.max_users, users * 2)
@@ -158,6 +160,7 @@ def _step(step: Step) -> dict[str, Any]:
         "users": step.result.run.users,
         "label": step.result.run.label,
         "ok": step.verdict.ok,
+        "undecided": step.verdict.undecided,
         "reasons": step.verdict.reasons,
         "per_s": round(http.per_s, 1) if http else 0.0,
         "read_p99_ms": reads.as_dict()["p99_ms"] if reads else None,
@@ -167,6 +170,10 @@ def _step(step: Step) -> dict[str, Any]:
         "reads_per_write": round(reads.requests / writes, 1) if reads and writes else None,
         "server_read_p99_le_ms": step.result.server.get(READ, {}).get("p99_le_ms"),
         "server_hold_p99_le_ms": step.result.server.get(HOLD, {}).get("p99_le_ms"),
+        # The gateway's phases of a hold and of a seat-map read, and the hosts' decisions.
+        "server_hold_phases": step.result.server.get("phases", {}).get("create_hold", {}),
+        "server_seatmap_phases": step.result.server.get("phases", {}).get("seatmap", {}),
+        "server_hold_decision": step.result.server.get("decision"),
     }
 
 
@@ -221,7 +228,11 @@ def _watchers(result: RunResult) -> dict[str, Any]:
 def _mixed(suite: Suite, health_per_s: float, cores: int, gateways: int) -> dict[str, Any]:
     steps = [_step(s) for s in suite.steps]
     passing = [(s, step) for s, step in zip(steps, suite.steps, strict=True) if s["ok"]]
-    failing = [(s, step) for s, step in zip(steps, suite.steps, strict=True) if not s["ok"]]
+    failing = [
+        (s, step)
+        for s, step in zip(steps, suite.steps, strict=True)
+        if not s["ok"] and not s["undecided"]
+    ]
     reads = sum(groups_of(s.result).get(READ, _NONE).requests for s in suite.steps)
     writes = sum(
         groups_of(s.result).get(g, _NONE).requests for s in suite.steps for g in (HOLD, WRITE)
@@ -247,10 +258,18 @@ def _mixed(suite: Suite, health_per_s: float, cores: int, gateways: int) -> dict
 
 
 def _time(step: dict[str, Any]) -> str:
-    """Where the reads' and holds' time went at a step, when the gateway's histograms say."""
+    """Where the reads' and holds' time went at a step, when the gateway's histograms say:
+    outside the handlers or in them, and in which phase of a hold and of a seat-map read."""
     parts = [
         analysis.where_time_went("reads", step["read_p99_ms"], step["server_read_p99_le_ms"]),
         analysis.where_time_went("holds", step["hold_p99_ms"], step["server_hold_p99_le_ms"]),
+        analysis.phase_at_p99(
+            f"holds by phase ({analysis.rests_on(step['holds'])})",
+            step["server_hold_phases"],
+            step["server_hold_p99_le_ms"],
+            step["server_hold_decision"],
+        ),
+        analysis.phase_at_p99("seat-map reads by phase", step["server_seatmap_phases"], None),
     ]
     return "".join(f". {part[0].upper()}{part[1:]}" for part in parts if part)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.locust import analysis, plots
+from loadtest.locust.analysis import rests_on
 from loadtest.locust.scenarios import (
     HOLD_P99_GOAL_MS,
     READ_P99_GOAL_MS,
@@ -45,7 +46,8 @@ def write_report(out_dir: Path, doc: Mapping[str, Any], suite: Suite) -> dict[st
     paths["results"] = out_dir / "results.json"
     paths["results"].write_text(json.dumps(doc, indent=1) + "\n")
     paths["report"] = out_dir / "report.md"
-    paths["report"].write_text(markdown(doc, {k: v.name for k, v in paths.items()}))
+    files = {k: v.name for k, v in paths.items()}
+    paths["report"].write_text(markdown(doc, files, out_dir.resolve()))
     return paths
 
 
@@ -87,7 +89,7 @@ def headline(doc: Mapping[str, Any]) -> list[str]:
     if "sustained" in mixed:
         s = mixed["sustained"]
         holds = (
-            f"hold p99 {_ms(s['hold_p99_ms'])} < {HOLD_P99_GOAL_MS:g} over {s['holds']} holds"
+            f"hold p99 {_ms(s['hold_p99_ms'])} < {HOLD_P99_GOAL_MS:g} over {rests_on(s['holds'])}"
             if s["holds"]
             else "no hold in the window"
         )
@@ -102,7 +104,8 @@ def headline(doc: Mapping[str, Any]) -> list[str]:
     if "first_missed" in mixed:
         m = mixed["first_missed"]
         lines.append(
-            f"mixed day, next step: {m['users']} users, {_num(m['per_s'])} requests/s, missed: "
+            f"mixed day, next step: {m['users']} users, {_num(m['per_s'])} requests/s, hold p99 "
+            f"{_ms(m['hold_p99_ms'])} over {rests_on(m['holds'])}; missed: "
             + "; ".join(m["reasons"])
         )
     if mixed.get("reads_per_write_all_steps"):
@@ -150,6 +153,10 @@ def headline(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _where(out_dir: Path | None) -> str:
+    return "" if out_dir is None else f" (`{out_dir}`)"
+
+
 def _runs_table(doc: Mapping[str, Any]) -> list[str]:
     rows = [
         "| run | users | requests/s | failed | read p99 | hold p99 | write p99 | CPU: machine"
@@ -172,7 +179,8 @@ def _runs_table(doc: Mapping[str, Any]) -> list[str]:
     return rows
 
 
-def markdown(doc: Mapping[str, Any], files: Mapping[str, str]) -> str:
+def markdown(doc: Mapping[str, Any], files: Mapping[str, str], out_dir: Path | None = None) -> str:
+    """The report's text; ``out_dir``: where the run wrote its files (its ``--out``)."""
     o = doc["options"]
     lines = [
         "# Load test report",
@@ -197,9 +205,11 @@ def markdown(doc: Mapping[str, Any], files: Mapping[str, str]) -> str:
     lines += ["## Runs", "", *_runs_table(doc), ""]
     lines += [
         "CPU is in cores busy on average during the window; `other` is the rest of the "
-        "machine (other work on a shared machine). Locust's CSVs (`<run>_stats.csv`, "
-        "`_stats_history.csv`, `_failures.csv`), every request (`<run>_samples.csv`) and a "
-        "plot per run (`<run>.png`) are beside this file; `results.json` holds every figure.",
+        "machine (other work on a shared machine). A plot per run (`<run>.png`) and "
+        "`results.json` (every figure) go with this file; locust's CSVs (`<run>_stats.csv`, "
+        "`_stats_history.csv`, `_failures.csv`) and every request (`<run>_samples.csv`) stay "
+        f"in the run's `--out` directory{_where(out_dir)}, not in a copy of the report kept "
+        "elsewhere.",
         "",
         f"Made by `{doc.get('command', 'python -m loadtest')}`. {HOW_TO_RUN}.",
         "",

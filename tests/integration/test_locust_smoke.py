@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.__main__ import parse_args
-from loadtest.locust.analysis import Sample, Stats, judge_step, stats
+from loadtest.locust.analysis import MIN_HOLDS, Sample, Stats, judge_step, stats
 from loadtest.locust.local import open_local
 from loadtest.locust.runner import Run, run_locust
 from loadtest.locust.scenarios import ALL_CLASSES, mixed_weights
@@ -69,6 +69,8 @@ async def test_every_journey_completes_without_a_failure(
     assert Path(f"{result.files}_stats.csv").stat().st_size > 0  # locust's own CSVs
     assert result.cpu and "gateway" in result.cpu[-1]["cores"]
     assert result.server["read"]["requests"] > 0 and result.server["hold"]["requests"] > 0
+    hold_phases = result.server["phases"]["create_hold"]
+    assert {"auth", "idempotency", "host_lane", "host_call"} <= hold_phases.keys(), hold_phases
 
     suite = Suite(runs={"smoke": result})
     paths = write_report(tmp_path, document(target, SuiteOptions(seconds=SECONDS), suite), suite)
@@ -93,8 +95,16 @@ def test_a_step_meets_the_goals_only_under_both_p99s() -> None:
     assert judge_step(ok).ok
     assert not judge_step({**ok, "read": group(250)}).ok
     assert not judge_step({**ok, "hold": group(60)}).ok
+    assert not judge_step({**ok, "read": group(250), "hold": group(40, n=5)}).undecided
     assert not judge_step({**ok, "http": group(10, failed=5)}).ok
-    assert judge_step({"read": group(150), "http": group(150)}).ok
+    assert not judge_step({"read": group(150), "http": group(150)}).ok  # no hold: not met
+    few = judge_step({**ok, "hold": group(40, n=MIN_HOLDS - 1)})
+    assert (
+        not few.ok
+        and few.undecided
+        and few.reasons == [f"9 holds in the window, fewer than {MIN_HOLDS} to judge their p99"]
+    )
+    assert judge_step({**ok, "hold": group(40, n=MIN_HOLDS)}).ok
 
 
 @pytest.mark.parametrize(
