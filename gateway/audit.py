@@ -7,15 +7,23 @@ What is recorded (``action_of``):
   that changes something (POST, PUT, PATCH, DELETE), under the endpoint's name
   (``create_theater``), whatever its outcome: done, refused (403), invalid (422), failed (500);
 - an **access to personal data**: an endpoint with ``Endpoint.audit`` set, under that name
-  (``personal_data.me``), whatever its outcome.
+  (``personal_data.me``), whatever its outcome, whoever calls (the customer their own data
+  too). Personal data is whatever is about an identifiable customer: the account's fields,
+  purchases (holds, payments, bookings, refunds), messages and chat transcripts, devices and
+  phone, settings and what their history says of them (favourite theaters, usual time). Seat
+  maps, the catalog, prices, queue places and figures over many customers are not.
 
-A call without a known caller (401: no token, a bad or expired one) is not recorded: there is
-nobody to name and nothing was done. The row names the target from the route's last path
-parameter (``PARAMS``: ``/admin/shows/{show_id}`` → show 12), or what a 201 created (its
-``id``); the subject (whose personal data) is the ``user_id`` of the path or the body, the
-caller for ``/me…`` routes, else the ``user_id`` of the items the answer lists (one row per
-subject). Details hold the other path ids, counts and whatever the view noted with ``note``:
-ids and counts only, never personal data (``storage.audit`` checks, and so does Postgres).
+A call without a known caller is not recorded: there is nobody to name and nothing was
+done (401: no token, a bad or expired one; a failed login). An endpoint without a token whose
+caller proves who they are (register, log in, refresh) names them with ``identify``. The row
+names the target from the route's last path parameter (``PARAMS``: ``/admin/shows/{show_id}``
+→ show 12), or what the answer names (``ANSWER_KEY``: a created thing's ``id``, a hold's
+``hold_id``); the subject (whose personal data) is the ``user_id`` of the path or the body,
+the one a view named (``subject``: a booking read by staff), the caller for ``/me…`` and
+``/auth…`` routes, else the ``user_id`` of the items the answer lists (one row per subject),
+else, on a customer's endpoint (auth ``user`` or ``optional``), the caller. Details hold the
+other path ids, counts and whatever the view noted with ``note``: ids and counts only, never
+personal data (``storage.audit`` checks, and so does Postgres).
 
 When the row cannot be written. One INSERT per audited call, before the answer leaves, so no
 row waits in memory to be lost at shutdown. If it fails, it is logged (ids only) and counted
@@ -51,6 +59,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STAFF_ROLES = frozenset({"admin", "theater_admin"})
 ROWS = Counter("seatserver_audit_rows", "Audit rows by outcome (written, failed)", ["outcome"])
 NOTES = web.RequestKey("audit_notes", dict)
+CALLER = web.RequestKey("audit_caller", Any)  # a Caller an endpoint without a token learnt
+SUBJECT = web.RequestKey("audit_subject", int)  # whose data, as a view named it
 MAX_ANSWER_BYTES = 1_000_000  # larger answers are not read for their subjects
 MAX_SUBJECTS = 500  # rows one call may write (one per subject its answer lists)
 CANCELLED = 499  # the outcome recorded when the caller went away mid-call
@@ -88,8 +98,18 @@ COLLECTIONS = {
     "models": "model",
     "audit": "audit_log",
     "me": "user",
+    "checkout": "payment",
+    "messages": "chat_conversation",
 }
-CREATED_KEY = {"experiment": "name"}  # what names a created thing in the answer (else "id")
+# What names the target in the answer when the path does not (else "id").
+ANSWER_KEY = {
+    "experiment": "name",
+    "hold": "hold_id",
+    "payment": "payment_id",
+    "chat_conversation": "conversation_id",
+}
+OWN = (["me"], ["auth"])  # /api/v1/me…, /api/v1/auth…: the caller's own account
+CUSTOMER_AUTH = (("user",), ("optional",))  # a customer's endpoints: their own data
 
 
 def action_of(endpoint: Endpoint, *, mutating: bool) -> str | None:
@@ -108,6 +128,26 @@ def note(request: web.Request, **details: Any) -> None:
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who called, as the audit log names them (a ``gateway.auth.Principal`` serves too)."""
+
+    user_id: int
+    role: str
+
+
+def identify(request: web.Request, user_id: int, role: str) -> None:
+    """Name the caller of an endpoint without a token once they proved who they are (a
+    registration, a login, a refresh): the row's actor and subject."""
+    request[CALLER] = Caller(user_id, role)
+
+
+def subject(request: web.Request, user_id: int) -> None:
+    """Name whose personal data this call touched when neither the path, the body nor the
+    answer does (a booking a theater's admin reads)."""
+    request[SUBJECT] = user_id
+
+
+@dataclass(frozen=True)
 class _Shape:
     """What an endpoint's rows take from its route, worked out once."""
 
@@ -117,16 +157,16 @@ class _Shape:
     reads: bool
     target_param: str | None
     target_type: str | None
-    created: bool
     body_subject: bool
     own: bool
+    customers: bool
 
     @classmethod
     def of(cls, endpoint: Endpoint, action: str, *, mutating: bool) -> _Shape:
         parts = [p for p in endpoint.path.split("/") if p]
         params = [p[1:-1] for p in parts if p.startswith("{")]
         literals = [p for p in parts if not p.startswith("{")]
-        own = literals[2:3] == ["me"]  # /api/v1/me…: the caller's own data, the caller's row
+        own = literals[2:3] in OWN
         param = params[-1] if params and endpoint.status != 201 and not own else None
         last = literals[-1] if literals else ""
         if own:
@@ -144,9 +184,9 @@ class _Shape:
             reads=not mutating,
             target_param=param,
             target_type=kind if store.NAME.match(kind) and len(kind) <= 32 else None,
-            created=endpoint.status == 201 and not own,
             body_subject=body is not None and "user_id" in body.model_fields,
             own=own,
+            customers=endpoint.auth in CUSTOMER_AUTH,
         )
 
 
@@ -188,7 +228,7 @@ async def _write(
     request: web.Request, shape: _Shape, status: int, response: web.StreamResponse | None
 ) -> bool:
     """Write the call's rows; False (logged and counted) when they could not be written."""
-    principal = request.get(keys.PRINCIPAL)
+    principal = request.get(keys.PRINCIPAL) or request.get(CALLER)
     if principal is None:
         return True  # nobody to name: the call was refused before anyone was known
     try:
@@ -228,8 +268,8 @@ def _entries(
         if name != shape.target_param and (value := _id_value(raw)) is not None
     }
     answer = None if shape.own or status >= 300 else _answer(response)
-    if shape.created and isinstance(answer, dict):
-        target_id = _token(answer.get(CREATED_KEY.get(shape.target_type or "", "id")))
+    if shape.target_param is None and isinstance(answer, dict):
+        target_id = _token(answer.get(ANSWER_KEY.get(shape.target_type or "", "id")))
     subjects = _subjects(request, shape, principal, answer)
     if shape.own and target_id is None:
         target_id = str(principal.user_id)
@@ -257,22 +297,27 @@ def _entries(
 
 
 def _subjects(request: web.Request, shape: _Shape, principal: Any, answer: Any) -> list[int]:
-    """Whose personal data the call touched: the path's or body's user, the caller on their
-    own routes, else the users the answer names (at most ``MAX_SUBJECTS``)."""
+    """Whose personal data the call touched: the path's or body's user, the one the view
+    named, the caller on their own routes, else the users the answer names (at most
+    ``MAX_SUBJECTS``), else the caller of a customer's endpoint."""
     found = _user_id(request.match_info.get("user_id"))
     if found is None and shape.body_subject:
         found = _user_id(_body(request).get("user_id"))
+    if found is None:
+        found = request.get(SUBJECT)
     if found is not None:
         return [found]
     if shape.own:
         return [principal.user_id]
-    if not isinstance(answer, dict):
-        return []
-    named: list[Any] = [answer.get("user_id")]
-    for value in answer.values():
-        if isinstance(value, list):
-            named += [item.get("user_id") for item in value if isinstance(item, dict)]
+    named: list[Any] = []
+    if isinstance(answer, dict):
+        named.append(answer.get("user_id"))
+        for value in answer.values():
+            if isinstance(value, list):
+                named += [item.get("user_id") for item in value if isinstance(item, dict)]
     ids = [i for i in (_user_id(n) for n in named) if i is not None]
+    if not ids and shape.customers:
+        return [principal.user_id]
     return list(dict.fromkeys(ids))[:MAX_SUBJECTS]
 
 
@@ -320,4 +365,4 @@ def _id_value(raw: str) -> int | str | None:
     return number if number is not None else _token(raw)
 
 
-__all__ = ["action_of", "note", "recorded"]
+__all__ = ["Caller", "action_of", "identify", "note", "recorded", "subject"]

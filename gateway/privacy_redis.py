@@ -18,7 +18,6 @@ addressed directly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import keys
+from gateway.ratelimit import bucket_digest
 from ml.fraud.features import RETENTION
 
 SCAN_COUNT = 1000
@@ -36,11 +36,6 @@ _SHARED = re.compile(r"risk:accounts:(device|ip):")  # sets whose members are us
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _digest(value: str) -> str:
-    """As ``gateway.ratelimit`` names a bucket."""
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -55,9 +50,10 @@ async def _scan(app: web.Application, user_id: int, email: str | None) -> _Found
     """One pass over the keyspace under the gateway's prefix, sorting out the keys above."""
     redis, prefix = app[keys.REDIS], app[keys.CONFIG].redis_prefix
     room = re.compile(re.escape(prefix) + r"wr:\{(\d+)\}:cfg$")
-    mine = {f":user:{_digest(str(user_id))}"}
+    secret = app[keys.CONFIG].jwt_secret
+    mine = {f":user:{bucket_digest(secret, str(user_id))}"}
     if email is not None:
-        mine.add(f":account:{_digest(email.strip().lower())}")
+        mine.add(f":account:{bucket_digest(secret, email.strip().lower())}")
     found = _Found()
     async for raw in redis.scan_iter(match=prefix + "*", count=SCAN_COUNT):
         key = _text(raw)

@@ -258,7 +258,11 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.WAITING_ROOM] = room
     if config.rate_limits is not None:
         app[keys.LIMITER] = Limiter(
-            app[keys.REDIS], config.redis_prefix, config.rate_limits, batch=batch
+            app[keys.REDIS],
+            config.redis_prefix,
+            config.rate_limits,
+            secret=config.jwt_secret,
+            batch=batch,
         )
     hub = app[keys.QUEUE_HUB] = QueueHub(
         room, tick_s=config.queue_tick_s, push_s=config.queue_push_s, engine=app.get(keys.ENGINE)

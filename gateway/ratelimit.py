@@ -2,17 +2,22 @@
 script (every bucket of a request at once: either all of them pay a token or none does).
 
     limits = RateLimits.parse({"hold_user": "60/min:20", "hold_ip": "off", ...})
-    limiter = Limiter(redis, prefix, limits)
+    limiter = Limiter(redis, prefix, limits, secret=jwt_secret)
     await limiter.check("hold", user_id=7, account=None, address="203.0.113.9")  # or RateLimited
 
 A rate is written ``N/UNIT`` (UNIT ``s``, ``min`` or ``h``), optionally ``:BURST`` (the bucket's
 size; ``N`` when left out), or ``off``. A refused request gets 429 ``rate_limited`` with
 ``Retry-After`` (whole seconds, at least 1) and ``retry_after_ms`` in its details.
+
+A bucket's key names its user, email or address by a keyed digest (HMAC-SHA256 under the
+gateway's secret, ``bucket_digest``), so the keyspace cannot be matched against a list of
+emails.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import time
 from collections.abc import Callable
@@ -68,24 +73,31 @@ def client_address(request: web.Request, forwarded_hops: int) -> str:
     return request.remote or "unknown"
 
 
+def bucket_digest(secret: str, value: str) -> str:
+    """How a bucket's key names a user id, an email (lower-cased) or an address."""
+    return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 class Limiter:
     def __init__(
         self,
         redis: Any,
         prefix: str,
         limits: RateLimits,
+        *,
+        secret: str,
         clock: Callable[[], float] = time.time,
         batch: ScriptBatcher | None = None,
     ) -> None:
         self._prefix = prefix
+        self._secret = secret
         self._limits = limits
         self._clock = clock
         self._batch = batch or ScriptBatcher(redis)
         self._script = self._batch.register(BUCKETS)
 
     def _bucket(self, action: str, who: str, value: str) -> str:
-        digest = hashlib.sha256(value.encode()).hexdigest()[:32]
-        return f"{self._prefix}rl:{action}:{who}:{digest}"
+        return f"{self._prefix}rl:{action}:{who}:{bucket_digest(self._secret, value)}"
 
     async def check(
         self,

@@ -64,6 +64,7 @@ _CORE: tuple[Endpoint, ...] = (
         response=s.TokensOut,
         status=201,
         idempotency="none",
+        audit="personal_data.register",
         errors=(409, 422),
     ),
     _e(
@@ -76,6 +77,7 @@ _CORE: tuple[Endpoint, ...] = (
         response=s.TokensOut,
         idempotency="none",
         limit="login",
+        audit="personal_data.login",
         errors=(401, 422, 429),
     ),
     _e(
@@ -87,6 +89,7 @@ _CORE: tuple[Endpoint, ...] = (
         body=s.Refresh,
         response=s.TokensOut,
         idempotency="none",
+        audit="personal_data.refresh",
         errors=(401, 422),
     ),
     _e(
@@ -101,6 +104,7 @@ _CORE: tuple[Endpoint, ...] = (
         auth=USER,
         idempotency="none",
         limit="login",
+        audit="personal_data.step_up",
         errors=(401, 422, 429),
     ),
     _e(
@@ -257,7 +261,8 @@ _CORE: tuple[Endpoint, ...] = (
         query=s.HomeQuery,
         response=s.HomeOut,
         auth=("optional",),
-        errors=(401, 404, 422),
+        audit="personal_data.home",
+        errors=(401, 404, 422, 503),
     ),
     _e(
         "GET",
@@ -267,7 +272,8 @@ _CORE: tuple[Endpoint, ...] = (
         "recommendations",
         response=s.GenresOut,
         auth=USER,
-        errors=(401,),
+        audit="personal_data.genres",
+        errors=(401, 503),
     ),
     _e(
         "PUT",
@@ -279,6 +285,7 @@ _CORE: tuple[Endpoint, ...] = (
         response=s.GenresOut,
         auth=USER,
         idempotency="none",
+        audit="personal_data.genres",
         errors=(401, 422),
     ),
     # flash sales: the waiting room
@@ -341,7 +348,8 @@ _CORE: tuple[Endpoint, ...] = (
         path_model=s.HoldPath,
         response=s.HoldOut,
         auth=USER,
-        errors=(401, 403, 404),
+        audit="personal_data.hold",
+        errors=(401, 403, 404, 503),
     ),
     _e(
         "DELETE",
@@ -374,7 +382,8 @@ _CORE: tuple[Endpoint, ...] = (
         query=s.BookingsQuery,
         response=s.BookingsOut,
         auth=USER,
-        errors=(401, 422),
+        audit="personal_data.bookings",
+        errors=(401, 422, 503),
     ),
     _e(
         "GET",
@@ -385,7 +394,8 @@ _CORE: tuple[Endpoint, ...] = (
         path_model=s.BookingPath,
         response=s.BookingDetailOut,
         auth=USER,
-        errors=(401, 404),
+        audit="personal_data.booking",
+        errors=(401, 404, 503),
     ),
     _e(
         "POST",
@@ -397,6 +407,7 @@ _CORE: tuple[Endpoint, ...] = (
         response=s.CancellationOut,
         auth=USER,
         idempotency="required",
+        audit="personal_data.booking",
         errors=(401, 404, 409, 428, 503),
     ),
     # payments
@@ -414,6 +425,7 @@ _CORE: tuple[Endpoint, ...] = (
         status=201,
         auth=USER,
         idempotency="required",
+        audit="personal_data.payment",
         errors=(401, 403, 404, 409, 410, 428, 503),
     ),
     _e(
@@ -427,6 +439,7 @@ _CORE: tuple[Endpoint, ...] = (
         response=s.PaymentOut,
         auth=USER,
         idempotency="required",
+        audit="personal_data.payment",
         errors=(401, 402, 404, 409, 422, 428, 503),
     ),
     _e(
@@ -438,7 +451,8 @@ _CORE: tuple[Endpoint, ...] = (
         path_model=s.PaymentPath,
         response=s.PaymentOut,
         auth=USER,
-        errors=(401, 404),
+        audit="personal_data.payment",
+        errors=(401, 404, 503),
     ),
     _e(
         "POST",

@@ -4,6 +4,11 @@ the current key after a rotation (``rotate-keys``).
 A rotation: put a new key first in ``SEATSERVER_DATA_KEYS`` (``new:KEY,old:KEY``) and restart
 the gateways (both keys open everything, new values are sealed under the new key); run
 ``seatserver rotate-keys``; once it reports nothing left, drop the old key and restart again.
+
+A rotation opens every account's sealed email and phone, so each run leaves one row in the
+audit log (``personal_data.reseal`` by the system, ids and counts only: how many accounts were
+to do, re-sealed and left, under which key id, and whether the run finished), written even
+when the run fails midway.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import storage
 from seatserver import bootstrap
 from seatserver.settings import Settings
+from storage import audit
 
 
 def add_parsers(commands: Any, data_dir_option: Any) -> None:
@@ -58,23 +64,41 @@ def new_key(settings: Settings, args: argparse.Namespace) -> int:
 async def rotate(database_url: str, schema: str, keyring: storage.Keyring, batch: int) -> int:
     """Re-seal until nothing is left; prints progress; returns how many were re-sealed."""
     conn = await storage.connect(database_url, schema=schema)
+    counts = {"batch": batch, "accounts": 0, "resealed": 0, "completed": False}
     try:
-        left = await storage.unsealed_users(conn, keyring=keyring)
+        left = counts["accounts"] = await storage.unsealed_users(conn, keyring=keyring)
         print(f"rotate-keys: {left:,} accounts to re-seal under key {keyring.current!r}")
         done, started = 0, time.monotonic()
         while count := await storage.reseal_users(conn, keyring=keyring, batch=batch):
             done += count
+            counts["resealed"] = done
             print(f"\rrotate-keys: {done:,} / {left:,}", end="", file=sys.stderr, flush=True)
         if done:
             print(file=sys.stderr)
-        rest = await storage.unsealed_users(conn, keyring=keyring)
+        rest = counts["left"] = await storage.unsealed_users(conn, keyring=keyring)
+        counts["completed"] = True
         print(
             f"rotate-keys: re-sealed {done:,} accounts in {time.monotonic() - started:.1f} s; "
             f"{rest:,} left under other keys"
         )
         return done
     finally:
-        await conn.close()
+        try:
+            await audit.record(conn, _reseal_entry(keyring, counts))
+        finally:
+            await conn.close()
+
+
+def _reseal_entry(keyring: storage.Keyring, counts: dict[str, int | bool]) -> audit.AuditEntry:
+    """The run's audit row: the system opened the accounts' sealed values to re-seal them."""
+    key = keyring.current if audit.TOKEN.match(keyring.current) else None
+    return audit.AuditEntry(
+        "personal_data.reseal",
+        actor_role="system",
+        target_type="data_key",
+        target_id=key,
+        details=counts,
+    )
 
 
 def rotate_keys(settings: Settings, args: argparse.Namespace) -> int:

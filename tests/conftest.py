@@ -7,6 +7,7 @@ own Redis key prefix, and leaves nothing behind.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -25,6 +26,54 @@ import storage  # noqa: E402
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The keyring that seals test users' emails and phone numbers: a fresh key each session.
 TEST_KEYRING = storage.Keyring.parse("test:" + storage.new_key())
+
+
+# Migration 0017 guards the audit log with database-wide event triggers (made once, by a
+# superuser, in a schema of their own). Tests on the machine's Postgres remove them at the end
+# of the run (the controller's, after every test process), unless they were there before.
+AUDIT_GUARD_SCHEMA = "seatserver_audit_guard"
+AUDIT_GUARD_TRIGGERS = ("seatserver_audit_log_guard", "seatserver_audit_log_drop_guard")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+async def _audit_guard_present(url: str) -> bool:
+    conn = await storage.connect(url)
+    try:
+        return bool(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = $1", AUDIT_GUARD_SCHEMA
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def _drop_audit_guard(url: str) -> None:
+    conn = await storage.connect(url)
+    try:
+        for name in AUDIT_GUARD_TRIGGERS:
+            await conn.execute(f"DROP EVENT TRIGGER IF EXISTS {name}")
+        await conn.execute(f"DROP SCHEMA IF EXISTS {AUDIT_GUARD_SCHEMA} CASCADE")
+    finally:
+        await conn.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    url = os.environ.get("SEATSERVER_TEST_DATABASE_URL")
+    if url and not _is_worker(session.config):
+        session.config.stash[_GUARD_BEFORE] = asyncio.run(_audit_guard_present(url))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    url = os.environ.get("SEATSERVER_TEST_DATABASE_URL")
+    if url and not _is_worker(session.config) and not session.config.stash.get(_GUARD_BEFORE, True):
+        asyncio.run(_drop_audit_guard(url))
+
+
+_GUARD_BEFORE = pytest.StashKey[bool]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

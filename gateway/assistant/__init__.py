@@ -40,6 +40,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=s.ChatReplyOut,
         auth=("optional",),
         idempotency="optional",
+        audit="personal_data.chat",
         errors=(401, 404, 409, 422, 429),
     ),
     Endpoint(
@@ -123,7 +124,9 @@ async def assistant_ctx(app: web.Application) -> AsyncIterator[None]:
     if config.rate_user is not None or config.rate_ip is not None:
         from gateway.ratelimit import Limiter
 
-        app[keys.ASSISTANT_LIMITER] = Limiter(app[keys.REDIS], prefix, chat_limits(config))
+        app[keys.ASSISTANT_LIMITER] = Limiter(
+            app[keys.REDIS], prefix, chat_limits(config), secret=app[keys.CONFIG].jwt_secret
+        )
     try:
         yield
     finally:

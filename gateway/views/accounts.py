@@ -1,11 +1,16 @@
-"""Register, log in, refresh, log out, and who am I."""
+"""Register, log in, refresh, log out, and who am I.
+
+Register, log in and refresh answer the account (email, display name): each names its caller
+to the audit log once they proved who they are (``audit.identify``); a failed login names
+nobody.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import storage
-from gateway import keys
+from gateway import audit, keys
 from gateway.endpoint import Call
 from gateway.errors import Unauthorized
 
@@ -23,6 +28,7 @@ async def register(call: Call) -> dict[str, Any]:
             home_city_id=body.home_city_id,
         )
         tokens = await auth.issue(conn, user)
+    audit.identify(call.request, user.id, user.role)
     return tokens.body(user)
 
 
@@ -35,11 +41,13 @@ async def login(call: Call) -> dict[str, Any]:
     assert user is not None
     async with call.app[keys.POOL].acquire() as conn:
         tokens = await auth.issue(conn, user)
+    audit.identify(call.request, user.id, user.role)
     return tokens.body(user)
 
 
 async def refresh(call: Call) -> dict[str, Any]:
     user, tokens = await call.app[keys.AUTH].refresh(call.body.refresh_token)
+    audit.identify(call.request, user.id, user.role)
     return tokens.body(user)
 
 

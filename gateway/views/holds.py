@@ -16,7 +16,7 @@ from typing import Any
 
 import actors
 import storage
-from gateway import admission, keys, metrics, serialize
+from gateway import admission, audit, keys, metrics, phases, serialize
 from gateway.endpoint import Call
 from gateway.errors import describe
 from gateway.idempotency import derived_id
@@ -51,11 +51,14 @@ async def _place_hold(call: Call) -> dict[str, Any]:
         details = await call.app[keys.SHOW_INFO](show_id)
     except storage.NotFound:
         details = None  # the actor answers for a show it does not know
+    phases.lap("show_info")
     admitted = details is not None and details.status == "flash_sale"
     if admitted:  # only those the waiting room let in
         await _check_admission(call, show_id)
+        phases.lap("admission")
     hold_id = derived_id(user, call.idempotency_key, f"hold:{show_id}")
     prices, arm = await _quoted(call, details, body.quote_token)
+    phases.lap("pricing")
     command: actors.HoldSeats | actors.HoldBest
     if body.seats is not None:
         command = actors.HoldSeats(hold_id, user, tuple(body.seats), admitted, prices, arm)
@@ -71,6 +74,7 @@ async def _place_hold(call: Call) -> dict[str, Any]:
         await _check_admission(call, show_id)
         hold = await _hold(call, show_id, dataclasses.replace(command, admitted=True))
     await call.app[keys.FRAUD].held(call.request, call.user.user_id, hold)
+    phases.lap("fraud")
     currency = details.currency if details is not None else await _currency(call, show_id)
     return serialize.hold(hold, show_id, str(currency))
 
@@ -103,12 +107,15 @@ async def _check_admission(call: Call, show_id: int) -> None:
 
 
 async def _hold(call: Call, show_id: int, command: actors.HoldSeats | actors.HoldBest) -> Any:
+    """The command's hold; its time is ``host_lane`` and ``host_call`` (``gateway.phases``)."""
     try:
         return await call.app[keys.ENGINE].execute(show_id, command)
     except actors.InvalidRequest as exc:
         if exc.details.get("hold_id") != command.hold_id:
             raise
         return await _find_hold(call, show_id, command.hold_id)  # the first try made it
+    finally:
+        phases.lap("host_call")
 
 
 async def _find_hold(call: Call, show_id: int, hold_id: str) -> actors.Hold:
@@ -168,6 +175,7 @@ async def get_booking(call: Call) -> dict[str, Any]:
     principal = call.user
     async with call.app[keys.POOL].acquire() as conn:
         booking = await storage.get_booking(conn, call.path.booking_id)
+        audit.subject(call.request, booking.user_id)
         allowed = (
             booking.user_id == principal.user_id
             or principal.is_ops

@@ -9,17 +9,30 @@ Deleting asks for the password again, and is refused (409 ``deletion_blocked``, 
 while the user has a live hold, a payment in flight or a confirmed booking of a show to come:
 cancel those first (refunds by the usual policy), or wait until the show is over. Then, in one
 transaction, every registry table is erased or anonymized and the account's personal fields
-are erased; its sessions go with it (refresh tokens erased, this access token denied), then
-its data in Redis. The email may register again, as a new account.
+are erased, its refresh tokens with them. After the commit, whatever Redis does:
+
+1. every access token of the account is denied in this process (it cannot fail), then on every
+   gateway through Redis, tried ``DENY_TRIES`` times; should Redis refuse each time, the
+   answer is still 204 (the account is gone, and a retry could not deny again: its token is
+   refused here and the account is missing everywhere else), logged and counted
+   (``seatserver_account_deny_failed``: alert on it): the other gateways take those tokens
+   until they expire (the access token lifetime, 15 minutes by default);
+2. then its data in Redis is deleted; a failure there is logged, and what is left expires by
+   itself (minutes to a day).
+
+The audit row notes what did not happen (``deny_shared`` or ``redis_forgotten`` false). The
+email may register again, as a new account.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
 
 from aiohttp import web
+from prometheus_client import Counter
 
 import storage
 from gateway import audit, keys
@@ -29,6 +42,13 @@ from gateway.privacy_redis import forget_in_redis, redis_data_of
 from storage import privacy, privacy_ops
 
 log = logging.getLogger(__name__)
+
+DENY_TRIES = 3
+DENY_BACKOFF_S = 0.2  # doubled after each failed try
+DENY_FAILED = Counter(
+    "seatserver_account_deny_failed",
+    "Deleted accounts whose access tokens could not be denied through Redis",
+)
 
 
 def _gone() -> Unauthorized:
@@ -97,17 +117,41 @@ async def delete_my_account(call: Call) -> None:
 
 
 async def _forget_sessions_and_redis(call: Call, user: storage.User) -> None:
-    """After the commit: drop what Redis holds, then deny every access token of the account on
-    every gateway. A failure here leaves only data that expires by itself (minutes to a day);
-    it is logged, ids only."""
+    """After the commit: deny every access token of the account, here and then on every
+    gateway, whatever Redis does; then drop what Redis holds. Failures are logged, ids only."""
+    if not await _deny_everywhere(call, user.id):
+        audit.note(call.request, deny_shared=False)
     try:
         counts = await forget_in_redis(call.app, user.id, user.email)
-        await call.app[keys.AUTH].deny_user(user.id)
     except Exception as exc:
         log.warning(
             "account %d deleted; its data in Redis is left to expire (%s)",
             user.id,
             type(exc).__name__,
         )
+        audit.note(call.request, redis_forgotten=False)
         return
     audit.note(call.request, **{f"redis_{k}": v for k, v in counts.items() if v})
+
+
+async def _deny_everywhere(call: Call, user_id: int) -> bool:
+    """Deny the account's tokens: ``Auth.deny_user`` denies them in this process before it
+    touches Redis, so the first try already holds here; the tries after it are for Redis."""
+    auth, wait, failure = call.app[keys.AUTH], DENY_BACKOFF_S, ""
+    for attempt in range(1, DENY_TRIES + 1):
+        try:
+            await auth.deny_user(user_id)
+            return True
+        except Exception as exc:
+            failure = type(exc).__name__
+        if attempt < DENY_TRIES:
+            await asyncio.sleep(wait)
+            wait *= 2
+    DENY_FAILED.inc()
+    log.error(
+        "account %d deleted; its access tokens are denied on this gateway only, not through "
+        "Redis (%s): other gateways take them until they expire",
+        user_id,
+        failure,
+    )
+    return False

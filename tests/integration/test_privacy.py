@@ -10,12 +10,15 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from gateway import keys
 from gateway.ops import analytics as ops_analytics
+from gateway.ratelimit import bucket_digest
 from storage import analytics, privacy
 from tests.gateway_support import PASSWORD
 from tests.integration import privacy_support as support
@@ -118,8 +121,9 @@ def _auth(who: Customer) -> dict[str, str]:
     return {"Authorization": f"Bearer {who.token}"}
 
 
-def _digest(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+def _digest(secret: str, email: str) -> str:
+    """How a login bucket names an email: keyed, so a list of emails cannot be matched."""
+    return bucket_digest(secret, email.strip().lower())
 
 
 def _canon(rows: list[dict[str, Any]]) -> list[str]:
@@ -317,8 +321,11 @@ async def test_deletion_erases_the_customer_and_keeps_the_figures(shop: Shop) ->
     # Her login bucket (keyed by her email's digest) is gone, Bob's stays; no device or
     # address set names her any more.
     buckets = [n for n in names if ":rl:login:account:" in n]
-    assert [n for n in buckets if n.endswith(_digest(alice.email))] == []
-    assert [n for n in buckets if n.endswith(_digest(bob.email))] != []
+    secret = shop.config.jwt_secret
+    assert [n for n in buckets if n.endswith(_digest(secret, alice.email))] == []
+    assert [n for n in buckets if n.endswith(_digest(secret, bob.email))] != []
+    unkeyed = hashlib.sha256(bob.email.lower().encode()).hexdigest()[:32]
+    assert not [n for n in names if unkeyed in n]
     for name in [n for n in names if ":risk:accounts:" in n]:
         assert str(alice.user_id).encode() not in await shop.redis.zrange(name, 0, -1)
 
@@ -358,3 +365,86 @@ async def test_deletion_waits_for_live_holds_and_refuses_ops_accounts(shop: Shop
     assert status == 204
     status, body = await shop.call("DELETE", "/api/v1/me", ops.token, {"password": PASSWORD})
     assert (status, body["error"]["code"]) == (409, "staff_account")
+
+
+async def test_a_deleted_accounts_tokens_are_denied_whatever_redis_does(shop: Shop) -> None:
+    """After the commit the account's access tokens are denied in this process first, then
+    through Redis: a failure to clear its data in Redis leaves the deny in place everywhere,
+    and Redis gone altogether still leaves it denied here, logged and noted in the audit row."""
+    prefix = shop.config.redis_prefix
+    # Clearing fails: a key where a set of accounts belongs holds a string (WRONGTYPE).
+    dave = await support.register(shop, "Dave")
+    broken = f"{prefix}risk:accounts:device:broken"
+    await shop.redis.set(broken, "not a set")
+    status, body = await shop.call("DELETE", "/api/v1/me", dave.token, {"password": PASSWORD})
+    assert status == 204, body
+    await shop.redis.delete(broken)
+    assert await shop.redis.exists(f"{prefix}denied:user:{dave.user_id}") == 1  # every gateway
+    status, body = await shop.call("GET", "/api/v1/me/genres", dave.token)
+    assert (status, body["error"]["code"]) == (401, "token_revoked")
+    assert (await _deletion_row(shop, dave))["details"]["redis_forgotten"] is False
+
+    # Redis unreachable from the moment the deletion commits: denied here all the same.
+    erin = await support.register(shop, "Erin")
+    redis_pool = shop.app[keys.REDIS].connection_pool
+    async with shop.pool.acquire() as lock, lock.transaction():
+        await lock.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", erin.user_id)
+        deleting = asyncio.create_task(
+            shop.call("DELETE", "/api/v1/me", erin.token, {"password": PASSWORD})
+        )
+        await _until_blocked(shop, await lock.fetchval("SELECT pg_backend_pid()"))
+        reachable = await _point_at_nothing(redis_pool)
+    try:
+        status, body = await deleting  # the lock went with the commit above
+    finally:
+        await _point_at(redis_pool, reachable)
+    assert status == 204, body  # the account is gone: that is the answer
+    status, body = await shop.call("GET", "/api/v1/me/genres", erin.token)
+    assert (status, body["error"]["code"]) == (401, "token_revoked")
+    assert await shop.redis.exists(f"{prefix}denied:user:{erin.user_id}") == 0
+    details = (await _deletion_row(shop, erin))["details"]
+    assert details["deny_shared"] is False and details["redis_forgotten"] is False
+
+
+async def _deletion_row(shop: Shop, who: Customer) -> Any:
+    [row] = await shop.fetch(
+        "SELECT * FROM audit_log WHERE action = 'account.delete' AND subject_id = $1 "
+        "AND status = 204",
+        who.user_id,
+    )
+    return row
+
+
+async def _until_blocked(shop: Shop, holder: int) -> None:
+    """Wait until a session waits on a lock that backend ``holder`` holds."""
+    for _ in range(200):
+        waiting = await shop.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", holder
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the deletion never reached the account's row lock")
+
+
+async def _point_at_nothing(pool: Any) -> dict[str, Any]:
+    """Point the gateway's Redis connections at a closed port (or a missing socket) and drop
+    the open ones; returns where they pointed."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    kwargs = pool.connection_kwargs
+    where = {k: kwargs[k] for k in ("host", "port", "path") if k in kwargs}
+    nowhere = {"path": "/nonexistent/redis.sock"} if "path" in where else {"port": closed_port}
+    await _point_at(pool, nowhere)
+    return where
+
+
+async def _point_at(pool: Any, where: dict[str, Any]) -> None:
+    pool.connection_kwargs.update(where)
+    # The pool's live connections keep their own address: redis-py has no public way to
+    # re-point them, so each is told, then dropped (it reconnects there on its next use).
+    for connection in [*pool._available_connections, *pool._in_use_connections]:
+        for name, value in where.items():
+            setattr(connection, name, value)
+    await pool.disconnect()
