@@ -6,6 +6,11 @@ whose lease ran out (a slow batch, a pause) finds ``renew`` and ``begin_send`` r
 another has claimed the delivery, and leaves it alone. ``begin_send`` marks the attempt whose
 send began; the mark goes when the outcome is recorded, so a delivery claimed with the mark
 still on had a send whose outcome nobody knows (``Delivery.in_doubt_since``).
+
+Sending opens the customer's email address or phone number: ``mark_sent`` writes the audit row
+of that access (``personal_data.notify`` by the system, about the customer, on the delivery;
+channel and kind, never the address) in the transaction that records the delivery sent, so
+every delivery sent has its row and none has two.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import storage
 from notifications.render import MailContext
+from storage import audit
 from storage import notify as prefs
 
 _RETURNING = """d.id, d.outbox_id, d.user_id, d.kind, d.channel, d.device_id, d.attempts,
@@ -123,15 +129,31 @@ async def begin_send(conn: Any, d: Delivery, *, lease_s: float) -> bool:
 
 
 async def mark_sent(conn: Any, delivery_id: int, provider_id: str) -> bool:
-    """Record that the provider accepted the message; False if that was already recorded."""
-    done = await conn.fetchval(
-        """UPDATE notification_deliveries
-           SET sent_at = now(), provider_id = $2, last_error = NULL, send_attempt = NULL
-           WHERE id = $1 AND sent_at IS NULL RETURNING id""",
-        delivery_id,
-        provider_id[:500],
-    )
+    """Record that the provider accepted the message, with the audit row of the personal data
+    it used; False (and no row) if that was already recorded."""
+    async with conn.transaction():
+        done = await conn.fetchrow(
+            """UPDATE notification_deliveries
+               SET sent_at = now(), provider_id = $2, last_error = NULL, send_attempt = NULL
+               WHERE id = $1 AND sent_at IS NULL RETURNING id, user_id, channel, kind""",
+            delivery_id,
+            provider_id[:500],
+        )
+        if done is not None:
+            await audit.record(conn, _access(done))
     return done is not None
+
+
+def _access(sent: Any) -> audit.AuditEntry:
+    """The audit entry of a delivery sent: the system opened the customer's address for it."""
+    return audit.AuditEntry(
+        "personal_data.notify",
+        actor_role="system",
+        target_type="notification_delivery",
+        target_id=str(sent["id"]),
+        subject_id=sent["user_id"],
+        details={"channel": sent["channel"], "kind": sent["kind"]},
+    )
 
 
 async def mark_failed(

@@ -3,16 +3,35 @@ it) becomes one delivery per channel (and, for push, per device) the customer's 
 for, in one transaction that marks the event fanned out, so an event is fanned out once.
 
 An event of a topic nobody can send, or without a customer, is given up with its error. A
-customer who turned everything off, or whose account is gone, gets no delivery.
+customer who turned everything off, or whose account is gone, gets no delivery. A channel the
+customer chose but this worker cannot send on (Twilio or FCM not configured) still gets its
+delivery, closed at once as skipped (``skipped = 'channel_unconfigured'``): the worker counts and
+reports those (``FanOut.skipped``), so a customer never goes without their texts unnoticed.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 from notifications.texts import KIND_OF_TOPIC
 from storage import notify as prefs
+
+UNCONFIGURED = "channel_unconfigured"
+
+# (outbox id, customer, kind, channel, device, why skipped: None if due)
+Wanted = tuple[int, int, str, str, int, str | None]
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """What one fan-out did: the events it took, and the deliveries it closed as skipped at
+    once, by channel, for want of a notifier."""
+
+    events: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def _customer(payload: Any) -> int | None:
@@ -22,9 +41,9 @@ def _customer(payload: Any) -> int | None:
         return None
 
 
-async def fan_out(conn: Any, *, limit: int, channels: Collection[str]) -> int:
-    """Fan out up to ``limit`` events into deliveries on ``channels`` (those this worker can
-    send); returns how many events it took."""
+async def fan_out(conn: Any, *, limit: int, channels: Collection[str]) -> FanOut:
+    """Fan out up to ``limit`` events into deliveries, each on a channel the customer wants:
+    those on ``channels`` (the ones this worker can send on) due now, the others skipped."""
     async with conn.transaction():
         rows = await conn.fetch(
             """SELECT id, topic, payload FROM outbox
@@ -33,7 +52,7 @@ async def fan_out(conn: Any, *, limit: int, channels: Collection[str]) -> int:
             limit,
         )
         if not rows:
-            return 0
+            return FanOut()
         bad: list[tuple[int, str]] = []
         good: list[tuple[int, str, int]] = []
         for row in rows:
@@ -45,24 +64,13 @@ async def fan_out(conn: Any, *, limit: int, channels: Collection[str]) -> int:
             else:
                 good.append((row["id"], kind, user_id))
         reach = await prefs.reach_of(conn, sorted({user for _, _, user in good}))
-        wanted: list[tuple[int, int, str, str, int]] = []
+        wanted: list[Wanted] = []
         for outbox_id, kind, user_id in good:
             found = reach.get(user_id)
-            if found is not None:
-                wanted += [
-                    (outbox_id, user_id, kind, channel, device)
-                    for channel, device in _targets(found, kind)
-                    if channel in channels
-                ]
-        if wanted:
-            await conn.execute(
-                """INSERT INTO notification_deliveries (outbox_id, user_id, kind, channel,
-                                                        device_id)
-                   SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[],
-                                        $5::bigint[])
-                   ON CONFLICT (outbox_id, channel, device_id) DO NOTHING""",
-                *(list(column) for column in zip(*wanted, strict=True)),
-            )
+            for channel, device in _targets(found, kind) if found is not None else []:
+                why = None if channel in channels else UNCONFIGURED
+                wanted.append((outbox_id, user_id, kind, channel, device, why))
+        skipped = await _insert(conn, wanted) if wanted else Counter[str]()
         await conn.execute(
             "UPDATE outbox SET fanned_out_at = now() WHERE id = ANY($1::bigint[])",
             [outbox_id for outbox_id, _, _ in good],
@@ -71,7 +79,23 @@ async def fan_out(conn: Any, *, limit: int, channels: Collection[str]) -> int:
             await conn.executemany(
                 "UPDATE outbox SET failed_at = now(), last_error = $2 WHERE id = $1", bad
             )
-    return len(rows)
+    return FanOut(len(rows), dict(skipped))
+
+
+async def _insert(conn: Any, wanted: list[Wanted]) -> Counter[str]:
+    """Write the deliveries (skipped ones closed as they are written); the skipped ones made,
+    by channel (none again for an event fanned out twice)."""
+    made = await conn.fetch(
+        """INSERT INTO notification_deliveries (outbox_id, user_id, kind, channel, device_id,
+                                                skipped, failed_at)
+           SELECT o, u, k, c, d, s, CASE WHEN s IS NOT NULL THEN now() END
+           FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
+                       $6::text[]) AS t(o, u, k, c, d, s)
+           ON CONFLICT (outbox_id, channel, device_id) DO NOTHING
+           RETURNING channel, skipped""",
+        *(list(column) for column in zip(*wanted, strict=True)),
+    )
+    return Counter(r["channel"] for r in made if r["skipped"] is not None)
 
 
 def _targets(reach: prefs.Reach, kind: str) -> list[tuple[str, int]]:

@@ -8,6 +8,13 @@
 (honouring Retry-After), an error JSON with a 4xx is permanent (an invalid or unreachable
 number, say), except a refused authentication (401), which a corrected setting mends. Twilio's
 error messages quote the phone number: only the error's status and code are kept.
+
+``settle`` finds a text Twilio already has, whatever its state. Twilio creates a text "queued"
+(or "accepted") with no ``date_sent`` and dates it only once it is sent, so a DateSent filter
+would miss one still queued and the text would go twice: the look-up lists the texts to the
+number (from our number, when we have one) without a date filter and keeps those created since
+the attempt began, reading at most ``settle_pages`` pages of ``settle_page_size``; when more
+are listed than that, it cannot tell and says so (``OutcomeUnknown``: given up, never doubled).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ TWILIO_API = "https://api.twilio.com"
 # its own logger, which says nothing.
 _QUIET = logging.Logger("notifications.sms.http", level=logging.CRITICAL + 1)
 _QUIET.propagate = False
+_NOT_SENT = frozenset({"failed", "undelivered", "canceled"})  # Twilio will not send these
 _RETRY_AFTER: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "twilio_retry_after", default=None
 )
@@ -49,10 +57,14 @@ class TwilioConfig:
     messaging_service_sid: str | None = None  # "MG…"
     api_base: str | None = None  # unset: Twilio's
     timeout_s: float = 15.0
+    settle_page_size: int = 200  # texts per page when settling a send in doubt (up to 1,000)
+    settle_pages: int = 5  # pages read at most; beyond them a settle cannot tell
 
     def __post_init__(self) -> None:
         if not (self.from_number or self.messaging_service_sid):
             raise ValueError("a Twilio sender needs a from number or a messaging service sid")
+        if not (1 <= self.settle_page_size <= 1000 and self.settle_pages >= 1):
+            raise ValueError("settle reads 1 to 1,000 texts a page, and at least one page")
 
 
 def _seconds(value: str | None) -> float | None:
@@ -115,21 +127,44 @@ class TwilioNotifier:
         return str(created.sid)
 
     async def settle(self, message: SmsMessage, since: dt.datetime) -> str | None:
-        """The SID of a text to the same number with the same body sent since ``since``, as
-        Twilio lists them; None if there is none."""
-        after = (since - dt.timedelta(minutes=1)).astimezone(dt.UTC)
+        """The SID of a text to the same number with the same body created since ``since``
+        (queued or sent: anything but failed or cancelled), as Twilio lists them; None if there
+        is none; ``OutcomeUnknown`` if Twilio cannot say or lists more than ``settle`` reads."""
+        after = since - dt.timedelta(minutes=1)  # the clocks of Twilio and ours may differ
         try:
-            found = await self._rest().messages.list_async(
-                to=message.to, date_sent_after=after, limit=50
-            )
+            return await self._look_up(message, after)
         except TwilioRestException as exc:
             raise OutcomeUnknown(f"Twilio could not list messages ({exc.status})") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"Twilio unreachable ({type(exc).__name__})") from None
-        for sent in found:
-            if sent.body == message.body and sent.status not in ("failed", "undelivered"):
-                return str(sent.sid)
-        return None
+
+    async def _look_up(self, message: SmsMessage, after: dt.datetime) -> str | None:
+        sender = {"from_": self.config.from_number} if self.config.from_number else {}
+        messages = self._rest().messages
+        page = await messages.page_async(
+            to=message.to, page_size=self.config.settle_page_size, **sender
+        )
+        for _ in range(self.config.settle_pages):
+            for listed in page:
+                if self._same(listed, message, after):
+                    return str(listed.sid)
+            if not page.next_page_url:
+                return None
+            page = await page.next_page_async()
+        raise OutcomeUnknown(
+            f"Twilio lists more texts to the number than {self.config.settle_pages} pages"
+        )
+
+    def _same(self, listed: Any, message: SmsMessage, after: dt.datetime) -> bool:
+        """Whether ``listed`` is ``message`` sent by us since ``after``, not failed."""
+        created = listed.date_created
+        service = self.config.messaging_service_sid
+        return (
+            listed.body == message.body
+            and listed.status not in _NOT_SENT
+            and (created is None or created >= after)
+            and (service is None or listed.messaging_service_sid == service)
+        )
 
     async def close(self) -> None:
         if self._http is not None:

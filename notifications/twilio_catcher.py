@@ -5,9 +5,15 @@ Strict like Twilio: HTTP basic auth AccountSid:AuthToken for the account in the 
 20003), form-encoded parameters, ``To`` in E.164 (21604 missing, 21211 invalid), a ``From`` the
 account owns (21603 missing, 21606 not its number) or a ``MessagingServiceSid`` it has (21701),
 a ``Body`` (21602) of at most 1,600 characters (21617). A created message answers 201 with the
-message resource ("SM…" SID, status "queued", RFC 2822 dates); an error answers Twilio's error
-JSON ``{"code", "message", "more_info", "status"}``. Tests can make numbers refuse (21211,
-21614) and the next requests fail (429, 503 with Retry-After).
+message resource ("SM…" SID, RFC 2822 dates); an error answers Twilio's error JSON
+``{"code", "message", "more_info", "status"}``. Tests can make numbers refuse (21211, 21614) and
+the next requests fail (429, 503 with Retry-After).
+
+A message goes the way Twilio's does: created "queued" ("accepted" through a messaging service)
+with ``date_sent`` null, it is "sent", with its ``date_sent``, only ``send_delay_s`` later (a
+test may hold it queued). The list filters on To, From and DateSent (a message not yet sent has
+no date and matches no DateSent filter), newest first (the unsent ones first), in pages
+(PageSize up to 1,000, ``next_page_uri`` while more match).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import datetime as dt
 import re
 import secrets
 from collections import deque
+from collections.abc import Callable
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -77,8 +85,10 @@ class TwilioCatcher(CatcherServer):
         from_numbers: tuple[str, ...] = (),
         messaging_services: tuple[str, ...] = (),
         record: Path | None = None,
+        send_delay_s: float = 0.5,
     ) -> None:
         super().__init__(record)
+        self.send_delay_s = send_delay_s  # queued → sent after this long
         self.account_sid = account_sid
         self._auth = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self.from_numbers = set(from_numbers)
@@ -160,8 +170,7 @@ class TwilioCatcher(CatcherServer):
             "to": to,
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
-        # As if handed to the carrier at once: listed as sent.
-        self._stored.append({**resource, "status": "sent", "date_sent": _rfc2822(now), "_at": now})
+        self._stored.append({**resource, "_at": now})
         await self.keep({"sid": sid, "to": to, "from": sender, "service": service, "body": body})
         return web.json_response(resource, status=201)
 
@@ -185,55 +194,64 @@ class TwilioCatcher(CatcherServer):
             return 21617
         return self.refused.get(to)
 
+    def _as_of(self, stored: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+        """A stored message as Twilio would show it at ``now`` (with its "_at", "_sent")."""
+        created: dt.datetime = stored["_at"]
+        sent_at = created + dt.timedelta(seconds=self.send_delay_s)
+        if now < sent_at:
+            return {**stored, "_sent": None}
+        return {
+            **stored,
+            "status": "sent",
+            "date_sent": _rfc2822(sent_at),
+            "date_updated": _rfc2822(sent_at),
+            "_sent": sent_at,
+        }
+
     async def _list(self, request: web.Request) -> web.Response:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
         query = request.query
-        found = [m for m in self._stored if self._matches(m, query)]
-        found.sort(key=lambda m: m["_at"], reverse=True)  # newest first, as Twilio lists
-        size = max(1, min(1000, int(query.get("PageSize", "50") or 50)))
-        page = [{k: v for k, v in m.items() if k != "_at"} for m in found[:size]]
-        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json?PageSize={size}&Page=0"
+        now = dt.datetime.now(dt.UTC)
+        found = [m for m in (self._as_of(s, now) for s in self._stored) if _matches(m, query)]
+        # Newest first, as Twilio lists by date sent; those not yet sent first.
+        found.sort(key=lambda m: (m["_sent"] is None, m["_sent"] or m["_at"], m["_at"]))
+        found.reverse()
+        size, number = _bounded(query.get("PageSize"), 50, 1, 1000), _bounded(query.get("Page"))
+        start = size * number
+        page = [_public(m) for m in found[start : start + size]]
         return web.json_response(
             {
                 "messages": page,
-                "end": len(page) - 1 if page else 0,
-                "first_page_uri": uri,
-                "next_page_uri": None,
-                "page": 0,
+                "start": start,
+                "end": start + max(len(page) - 1, 0),
+                "page": number,
                 "page_size": size,
-                "previous_page_uri": None,
-                "start": 0,
-                "uri": uri,
+                "first_page_uri": self._page_uri(query, size, 0),
+                "previous_page_uri": self._page_uri(query, size, number - 1) if number else None,
+                "next_page_uri": (
+                    self._page_uri(query, size, number + 1) if start + size < len(found) else None
+                ),
+                "uri": self._page_uri(query, size, number),
             }
         )
 
-    @staticmethod
-    def _matches(message: dict[str, Any], query: Any) -> bool:
-        if "To" in query and message["to"] != query["To"]:
-            return False
-        if "From" in query and message["from"] != query["From"]:
-            return False
-        sent: dt.datetime = message["_at"]
-        for key, keep in (
-            ("DateSent>", lambda bound: sent >= bound),
-            ("DateSent<", lambda bound: sent <= bound),
-            ("DateSent", lambda bound: sent.date() == bound.date()),
-        ):
-            if key in query:
-                bound = _date(query[key])
-                if bound is None or not keep(bound):
-                    return False
-        return True
+    def _page_uri(self, query: Any, size: int, number: int) -> str:
+        filters = {k: query[k] for k in ("To", "From", "DateSent", "DateSent<", "DateSent>")
+                   if k in query}  # fmt: skip
+        params = urlencode({**filters, "PageSize": size, "Page": number,
+                            "PageToken": f"PA{number * size}"})  # fmt: skip
+        return f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json?{params}"
 
     async def _fetch(self, request: web.Request) -> web.Response:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
+        now = dt.datetime.now(dt.UTC)
         for message in self._stored:
             if message["sid"] == request.match_info["message"]:
-                return web.json_response({k: v for k, v in message.items() if k != "_at"})
+                return web.json_response(_public(self._as_of(message, now)))
         return web.json_response(
             {
                 "code": 20404,
@@ -243,3 +261,36 @@ class TwilioCatcher(CatcherServer):
             },
             status=404,
         )
+
+
+def _public(message: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if not k.startswith("_")}
+
+
+def _bounded(text: str | None, default: int = 0, low: int = 0, high: int = 10**6) -> int:
+    try:
+        return max(low, min(high, int(text))) if text else default
+    except ValueError:
+        return default
+
+
+def _matches(message: dict[str, Any], query: Any) -> bool:
+    """Whether ``message`` passes the list's filters; one not yet sent matches no DateSent."""
+    if "To" in query and message["to"] != query["To"]:
+        return False
+    if "From" in query and message["from"] != query["From"]:
+        return False
+    sent: dt.datetime | None = message["_sent"]
+    for key in ("DateSent>", "DateSent<", "DateSent"):
+        if key in query:
+            bound = _date(query[key])
+            if sent is None or bound is None or not _DATE_SENT[key](sent, bound):
+                return False
+    return True
+
+
+_DATE_SENT: dict[str, Callable[[dt.datetime, dt.datetime], bool]] = {
+    "DateSent>": lambda at, bound: at >= bound,
+    "DateSent<": lambda at, bound: at <= bound,
+    "DateSent": lambda at, bound: at.date() == bound.date(),
+}

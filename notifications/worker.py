@@ -1,6 +1,8 @@
 """The notifications worker: writes reminders as they come due, fans each outbox event out into
 deliveries (one per channel and device the customer wants), and sends each delivery through its
-channel's notifier, recording the outcome.
+channel's notifier, recording the outcome. A delivery on a channel it has no notifier for
+(Twilio or FCM unset) is recorded as skipped by the fan-out; the worker counts each
+(``seatserver_notifications_skipped``) and warns once per channel.
 
 A delivery is marked sent right after the provider accepted it; a transient failure is retried
 with exponential backoff and jitter (never sooner than the provider's Retry-After), a permanent
@@ -32,6 +34,7 @@ from typing import Any
 import storage
 from notifications import deliveries, outbox
 from notifications.deliveries import Delivery, Obsolete, RecipientGone
+from notifications.metrics import SKIPPED
 from notifications.notifier import (
     DeviceGone,
     Notifier,
@@ -91,6 +94,7 @@ class OutboxWorker:
         self._reminder_lead_s = reminder_lead_s
         self._reminder_every_s = reminder_every_s
         self._reminders_at = 0.0  # monotonic time of the next reminder scan
+        self._warned: set[str] = set()  # channels skipped for want of a notifier, warned of
 
     @property
     def channels(self) -> list[str]:
@@ -112,15 +116,28 @@ class OutboxWorker:
                     conn, lead_s=self._reminder_lead_s
                 )
                 self._reminders_at = time.monotonic() + self._reminder_every_s
-            counts["fanned_out"] = await outbox.fan_out(
-                conn, limit=self._batch, channels=self.channels
-            )
+            fanned = await outbox.fan_out(conn, limit=self._batch, channels=self.channels)
+            counts["fanned_out"] = fanned.events
+            self._note_skipped(fanned.skipped)
             claimed = await deliveries.claim(
                 conn, limit=self._batch, lease_s=self._lease_s, channels=self.channels
             )
         for delivery in claimed:
             counts[await self._deliver(delivery)] += 1
         return counts
+
+    def _note_skipped(self, skipped: dict[str, int]) -> None:
+        """Count the deliveries skipped for want of a notifier; warn once per channel."""
+        for channel, count in sorted(skipped.items()):
+            SKIPPED.labels(channel, outbox.UNCONFIGURED).inc(count)
+            if channel not in self._warned:
+                self._warned.add(channel)
+                log.warning(
+                    "%s is not configured: deliveries customers asked for on it are recorded "
+                    "as skipped (%s), not sent",
+                    channel,
+                    outbox.UNCONFIGURED,
+                )
 
     async def _deliver(self, d: Delivery) -> str:
         notifier = self._notifiers[d.channel]
