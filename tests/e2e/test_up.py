@@ -176,10 +176,20 @@ def _mail(data_dir: Path) -> list[dict[str, str]]:
 
 
 async def _second_gateway(data_dir: Path) -> None:
-    """`seatserver gateway` joins the running instance as one more process."""
+    """`seatserver gateway` joins the running instance as one more process, as on another
+    machine: by the settings alone (``SEATSERVER_RAY_ADDRESS`` and the stores' URLs), with a
+    data directory of its own that holds no runtime file."""
+    runtime = read_runtime(data_dir)
+    assert runtime is not None
+    elsewhere = data_dir.parent / "another-machine"
+    env = _clean_env(elsewhere) | {
+        "SEATSERVER_RAY_ADDRESS": runtime.ray_address,
+        "SEATSERVER_DATABASE_URL": runtime.database_url,
+        "SEATSERVER_REDIS_URL": runtime.redis_url,
+    }
     process = subprocess.Popen(
-        [*SEATSERVER, "gateway", "--data-dir", str(data_dir), "--port", "0"],
-        env=_clean_env(data_dir),
+        [*SEATSERVER, "gateway", "--data-dir", str(elsewhere), "--port", "0"],
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
