@@ -26,7 +26,15 @@ from gateway.metrics import HOST_STATS
 from storage import flash_sales
 from tests.gateway_support import Account, make_account, new_key
 from tests.integration.shows import Engine, make_show
-from tests.unit.test_dashboard import exported_names, load_dashboard, queried_metrics
+from tests.unit.test_dashboard import (
+    TARGET_LABELS,
+    exported_names,
+    expressions,
+    grouping_labels,
+    load_dashboard,
+    queried_metrics,
+    selectors,
+)
 
 HOLDS = "/api/v1/shows/{show_id}/holds"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -142,9 +150,28 @@ async def test_metrics_of_requests_holds_sockets_and_hosts(
     nodes = {labels["node"] for labels in _labels(after, "seatserver_host_active_shows")}
     assert nodes and "unknown" not in nodes
 
-    # Every metric the dashboard queries is in this scrape.
+    # Every metric the dashboard queries is in this scrape, and every label it matches or
+    # groups on is one the series it selects carry (as far as this scrape has samples).
     missing = queried_metrics(load_dashboard()) - exported_names(text)
     assert not missing, sorted(missing)
+    assert not _unknown_labels(after), _unknown_labels(after)
+
+
+def _unknown_labels(samples: Samples) -> list[tuple[str, list[str]]]:
+    """Queries of the dashboard using labels that none of the series they select carry."""
+    carried: dict[str, set[str]] = {}
+    for name, labels in samples:
+        carried.setdefault(name, set()).update(label for label, _ in labels)
+    unknown = []
+    for expr in expressions(load_dashboard()):
+        chosen = [(n, used) for n, used in selectors(expr) if n in carried]
+        if not chosen:
+            continue
+        labels = set().union(*(carried[n] for n, _ in chosen)) | TARGET_LABELS
+        used = set().union(*(u for _, u in chosen)) | grouping_labels(expr)
+        if used - labels:
+            unknown.append((expr, sorted(used - labels)))
+    return unknown
 
 
 def _raw_path(labels: frozenset[tuple[str, str]] | dict[str, str]) -> bool:
