@@ -7,7 +7,8 @@ its hosts over both nodes, evenly, the first time; shows of both take bookings w
 node's processes are killed, as a crashed machine's would be. Every show must answer again
 through the same client, with every confirmation it acknowledged in Postgres and in its seat
 map, no seat in two bookings, and a show that had moved to a host of its own refused by its
-old shared host.
+old shared host. The README's drain is tested the same way: ``ray drain-node`` as the README
+gives it, then what ``ray stop`` does on that node, to that node's processes only.
 
 Also: a directory whose hosts were ended (``seatserver up`` stopping) serves again.
 """
@@ -34,6 +35,7 @@ from typing import Any
 import psutil
 import pytest
 import ray
+from ray.core.generated.common_pb2 import NodeDeathInfo
 
 import actors
 from actors import Confirm, HoldBest, ShowClient
@@ -50,6 +52,8 @@ needs_ray_cli = pytest.mark.skipif(
 NODE_RESOURCE = "failover_test_node"  # what the second node advertises: it is found by it
 JOIN_TIMEOUT_S = 40.0  # the second node must have joined by then
 RECOVERY_TIMEOUT_S = 60.0  # every show must answer again this long after the node is killed
+EXPECTED_TERMINATION = NodeDeathInfo.Reason.Value("EXPECTED_TERMINATION")  # not missed heartbeats
+STOP_GRACE_S = 16 / 3  # `ray stop`: 16 s of grace over its three kinds of process
 SHARED_HOSTS = 4
 SHOWS = 2 * SHARED_HOSTS
 PAUSE_S = 0.3  # between two bookings of one show's customer: the house lasts the test
@@ -100,8 +104,42 @@ class Node:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
 
+    def stop(self) -> None:
+        """What `ray stop` does on a node, to this node's processes only: SIGTERM to its
+        raylet (which tells the GCS that it ends, and ends its workers), then to the rest, each
+        killed after the grace; then the `ray start --block` process, which `ray stop` leaves."""
+        self.collect()
+        raylets = [p for p in self.children.values() if _name(p) == "raylet"]
+        assert raylets, f"no raylet among the node's processes:\n{self.tail()}"
+        _terminate(raylets)
+        _terminate([p for p in self.children.values() if p not in raylets])
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=STOP_GRACE_S)
+        self.kill()  # whatever is left, as `ray stop` does after the grace
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return str(process.name())
+    except psutil.NoSuchProcess:
+        return ""
+
+
+def _terminate(processes: list[psutil.Process]) -> None:
+    """SIGTERM each process (psutil checks first that the pid is still that process), then
+    SIGKILL those still running after the grace."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=STOP_GRACE_S)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
 
 
 def _alive_node_with(resource: str) -> str | None:
@@ -269,6 +307,23 @@ async def live_bookings(pool: Any, show: int) -> dict[str, tuple[str, ...]]:
     return {str(r["booking_id"]): tuple(r["seats"]) for r in rows}
 
 
+async def assert_every_acknowledged_booking_kept(
+    client: ShowClient, pool: Any, ledger: Ledger, on_node: dict[int, str]
+) -> None:
+    """Every confirmation a customer was told of is in Postgres and in its show's seat map,
+    and no seat of a show is in two bookings."""
+    for show, node in on_node.items():
+        in_db = await live_bookings(pool, show)
+        lost = set(ledger.booked.get(show, {})) - set(in_db)
+        assert not lost, f"show {show} (node {node[:8]}) lost confirmations {lost}"
+        seats = [seat for booked in in_db.values() for seat in booked]
+        assert len(seats) == len(set(seats)), f"show {show}: a seat is in two bookings"
+        snapshot = await client.snapshot(show)
+        assert {b.booking_id for b in snapshot.bookings} == set(in_db)
+        taken = {s for s, st in snapshot.seats.items() if st == actors.SeatState.BOOKED}
+        assert taken == set(seats)
+
+
 @needs_ray_cli
 async def test_lost_node_every_show_answers_again_with_nothing_acknowledged_lost(
     second_node: Node, database_url: str, schema: str, redis_url: str, pool: Any
@@ -332,20 +387,96 @@ async def test_lost_node_every_show_answers_again_with_nothing_acknowledged_lost
         for host in hosts:
             await host.flush.remote()
 
+        await assert_every_acknowledged_booking_kept(client, pool, ledger, on_node)
         for show in shows:
-            in_db = await live_bookings(pool, show)
-            acknowledged = ledger.booked.get(show, {})
-            lost = set(acknowledged) - set(in_db)
-            assert not lost, f"show {show} (node {on_node[show][:8]}) lost confirmations {lost}"
-            seats = [seat for booked in in_db.values() for seat in booked]
-            assert len(seats) == len(set(seats)), f"show {show}: a seat is in two bookings"
             snapshot = await client.snapshot(show)
-            assert {b.booking_id for b in snapshot.bookings} == set(in_db)
-            taken = {s for s, st in snapshot.seats.items() if st == actors.SeatState.BOOKED}
-            assert taken == set(seats)
             assert kept[show].hold_id in {h.hold_id for h in snapshot.holds}, "a stored hold"
             hold = await client.execute(show, HoldBest(str(uuid.uuid4()), "4", 1, "standard"))
             assert hold.seats  # and it takes new holds
+    finally:
+        await end_directory(directory)
+
+
+async def drain(node: Node) -> None:
+    """The README's `ray drain-node`, word for word, for this node of the session's Ray
+    (``RAY_ADDRESS``: on a node of a cluster the address is found by itself)."""
+    command = [
+        str(RAY_CLI),
+        "drain-node",
+        "--node-id",
+        node.node_id,
+        "--reason",
+        "DRAIN_NODE_REASON_PREEMPTION",
+        "--reason-message",
+        "maintenance",
+        "--deadline-remaining-seconds",
+        "60",
+    ]
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, f"`ray drain-node` failed:\n{out.decode(errors='replace')}"
+
+
+@needs_ray_cli
+async def test_a_drained_node_hands_its_shows_over_with_nothing_acknowledged_lost(
+    second_node: Node, database_url: str, schema: str, redis_url: str, pool: Any
+) -> None:
+    """The README's drain under load: `ray drain-node`, the node's hosts serving on while it
+    drains, then its Ray stopped; Ray hears of the end from the raylet itself, at once, so
+    every show answers again well before a lost node's heartbeats would have run out."""
+    config = actors.HostConfig(database_url=database_url, schema=schema, redis_url=redis_url)
+    directory = actors.start_directory(
+        config, shared_hosts=SHARED_HOSTS, namespace=random_ref("ns")
+    )
+    client = ShowClient(directory)
+    try:
+        nodes = await host_nodes(await directory.hosts.remote())
+        head = ray.get_runtime_context().get_node_id()
+        assert per_node(nodes) == {head: 2, second_node.node_id: 2}, "placed on both, evenly"
+        shows = [
+            await make_show(pool, layout=grid_layout(rows=20, per_row=20), name=str(i))
+            for i in range(SHOWS)
+        ]
+        on_node = {show: nodes[show % SHARED_HOSTS] for show in shows}
+        drained = [show for show in shows if on_node[show] == second_node.node_id]
+
+        ledger = Ledger()
+        stop = asyncio.Event()
+        workers = [
+            asyncio.create_task(keep_booking(client, show, 10 + i, ledger, stop))
+            for i, show in enumerate(shows)
+        ]
+        await asyncio.sleep(1.0)
+        await drain(second_node)
+        assert second_node.node_id in ray._private.state.state.get_draining_nodes()
+        booked_draining = sum(len(ledger.booked.get(show, {})) for show in drained)
+        await asyncio.sleep(1.0)  # a draining node's hosts serve on
+        assert sum(len(ledger.booked.get(show, {})) for show in drained) > booked_draining
+
+        booked_before = sum(len(b) for b in ledger.booked.values())
+        stopped_at = time.monotonic()
+        stopping = asyncio.create_task(asyncio.to_thread(second_node.stop))
+        for show in shows:
+            await answers_again(client, show, stopped_at + RECOVERY_TIMEOUT_S)
+        recovered_in = time.monotonic() - stopped_at
+        await stopping
+        await asyncio.sleep(1.0)  # bookings go on everywhere
+        stop.set()
+        await asyncio.gather(*workers)
+        assert sum(len(b) for b in ledger.booked.values()) > booked_before, ledger.errors
+        print(f"every show answered again {recovered_in:.1f} s after the drained node's stop")
+        (ended,) = [n for n in ray.nodes() if n["NodeID"] == second_node.node_id]
+        assert not ended["Alive"]
+        assert ended["DeathReason"] == EXPECTED_TERMINATION, "the raylet said it ended"
+
+        hosts = await directory.hosts.remote()
+        assert set(await host_nodes(hosts)) == {head}
+        for host in hosts:
+            await host.flush.remote()
+        await assert_every_acknowledged_booking_kept(client, pool, ledger, on_node)
     finally:
         await end_directory(directory)
 
