@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from actors.events import (
     SeatsUnblocked,
     StatusChanged,
 )
+
+log = logging.getLogger(__name__)
 
 UTC = dt.UTC
 
@@ -71,10 +74,19 @@ async def load_shows(conn: Any, show_ids: Sequence[int], now: float) -> list[Sho
     still ``live`` in Postgres whose expiry has passed (their host was lost before it wrote the
     expiry, or the show was not active when it came) are first recorded as expired at that
     expiry, and the show's version moves on: the actor that starts now is the show's one
-    writer, and it will not load them.
+    writer, and it will not load them. So are live holds on seats that a confirmed booking has
+    (recorded released now; the booking wins, and a payment for such a hold is refunded), so
+    that a show whose one writer was bypassed still loads.
     """
     ids = list(show_ids)
     await conn.execute(_EXPIRE_LAPSED_HOLDS, ids, to_time(now))
+    for row in await conn.fetch(_RELEASE_OUTBOOKED_HOLDS, ids, to_time(now)):
+        log.warning(
+            "show %d: hold %s was live on seats a confirmed booking has (a second writer, or a "
+            "confirmation refused by the live-seat index); recorded released",
+            row["show_id"],
+            row["hold_id"],
+        )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await conn.fetch(
             """SELECT id, screen_id, starts_at, prices, currency, status, seat_version,
@@ -257,6 +269,20 @@ WITH lapsed AS (
     WHERE show_id = ANY($1::bigint[]) AND status = 'live' AND expires_at <= $2
     RETURNING show_id)
 UPDATE shows SET seat_version = seat_version + 1 WHERE id IN (SELECT show_id FROM lapsed)"""
+
+# A hold still live on a seat a confirmed booking has: only when something bypassed the show's
+# one writer, or a confirmation was refused by the live-seat index after its hold was flushed.
+_RELEASE_OUTBOOKED_HOLDS = """
+WITH outbooked AS (
+    UPDATE holds h SET status = 'released', ended_at = $2
+    WHERE h.show_id = ANY($1::bigint[]) AND h.status = 'live'
+      AND EXISTS (SELECT 1 FROM booking_seats b
+                  WHERE b.show_id = h.show_id AND b.live AND b.seat = ANY(h.seats))
+    RETURNING h.show_id, h.hold_id),
+bumped AS (
+    UPDATE shows SET seat_version = seat_version + 1
+    WHERE id IN (SELECT show_id FROM outbooked))
+SELECT show_id, hold_id FROM outbooked ORDER BY show_id, hold_id"""
 
 # One statement for all the holds of a flush: columns travel as arrays. A hold's seats travel
 # as a JSON array (text), since Postgres arrays of arrays must be rectangular.

@@ -501,7 +501,8 @@ async def test_hosts_split_evenly_over_the_nodes_and_a_restarted_directory_keeps
         assert [node for _, _, node in before] == order * 4
 
         again = await restarted(directory)
-        assert [(h["name"], h["pid"], h["node_id"]) for h in await describe(again)] == before
+        found = [(h["name"], h["pid"], h["node_id"]) for h in await describe(again)]
+        assert sorted(found) == sorted(before)  # Ray lists the named flash-sale hosts unordered
     finally:
         await end_directory(directory)
 

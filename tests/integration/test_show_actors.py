@@ -175,10 +175,15 @@ async def test_upcoming_flash_sales_are_prepared_before_they_open(
     assert await prepare_flash_sales(pool, engine.directory, now, lead) == [flash]  # idempotent
 
 
-async def test_the_unique_index_stops_a_second_writer(engine: Engine, pool: Any) -> None:
+@pytest.mark.parametrize("hold_flushed_first", [False, True], ids=["together", "hold-first"])
+async def test_the_unique_index_stops_a_second_writer(
+    engine: Engine, pool: Any, hold_flushed_first: bool
+) -> None:
     """A writer that bypasses the show actor books C1 behind its back. The actor's own sale of
     C1 is refused by the live-seat index at flush, its confirmation fails, and the show is
-    reloaded from Postgres, where C1 is booked once."""
+    reloaded from Postgres, where C1 is booked once. When the hold reached Postgres before its
+    confirmation, it is still live there: the load records it released (the booking wins), so
+    the show loads at all."""
     show = await make_show(pool)
     await engine.client.snapshot(show)  # active, not knowing what comes next
     intruder = uuid.uuid4()
@@ -202,6 +207,8 @@ async def test_the_unique_index_stops_a_second_writer(engine: Engine, pool: Any)
             show,
         )
     hold = await engine.client.execute(show, HoldSeats(new_id(), "5", ("C1", "C2")))
+    if hold_flushed_first:
+        await _until_stored(pool, hold.hold_id)
     with pytest.raises(actors.InconsistentState):
         await engine.client.execute(show, Confirm(hold.hold_id, "5", new_id()))
     assert await booked_seats_in_db(pool, show) == {"C1": 1}
@@ -209,6 +216,18 @@ async def test_the_unique_index_stops_a_second_writer(engine: Engine, pool: Any)
     assert [b.booking_id for b in snapshot.bookings] == [str(intruder)]
     assert snapshot.seats["C1"] == actors.SeatState.BOOKED
     assert snapshot.seats["C2"] == actors.SeatState.AVAILABLE
+    async with pool.acquire() as conn:
+        status = await conn.fetchval("SELECT status FROM holds WHERE hold_id = $1", hold.hold_id)
+    # Not stored at all when its flush was the confirmation's, which was rolled back.
+    assert status in ({"released"} if hold_flushed_first else {"released", None})
+
+
+async def _until_stored(pool: Any, hold_id: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with pool.acquire() as conn:
+        while not await conn.fetchval("SELECT 1 FROM holds WHERE hold_id = $1", hold_id):
+            assert asyncio.get_running_loop().time() < deadline, "the hold was never flushed"
+            await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize(
