@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from seatserver.flags import whole_number
 from seatserver.settings import Settings
 
 
@@ -38,16 +39,6 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError("seed must be in [0, 2**32)")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0-65535, not {value}")
     return value
 
 
@@ -137,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_option(gateway)
     gateway.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     gateway.add_argument(
-        "--port", type=_port, default=8081, help="port (default 8081; 0 picks a free one)"
+        "--port",
+        type=whole_number(0, 65535),
+        default=8081,
+        help="port (default 8081; 0 picks a free one)",
     )
 
     doctor = commands.add_parser(

@@ -21,6 +21,7 @@ from typing import Any
 
 import storage
 from seatserver import bootstrap
+from seatserver.flags import whole_number
 from seatserver.settings import Settings
 from storage import audit
 
@@ -42,18 +43,11 @@ def add_parsers(commands: Any, data_dir_option: Any) -> None:
     )
     data_dir_option(rotate)
     rotate.add_argument(
-        "--batch", type=_batch, default=500, help="accounts per transaction (default 500)"
+        "--batch",
+        type=whole_number(1, 10_000),
+        default=500,
+        help="accounts per transaction (default 500)",
     )
-
-
-def _batch(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 10_000:
-        raise argparse.ArgumentTypeError("the batch must be 1 to 10000")
-    return value
 
 
 def new_key(settings: Settings, args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from seatserver.doctor import find_targets
+from seatserver.flags import whole_number
 from seatserver.settings import Settings
 
 CALL_TIMEOUT_S = 3.0  # the most one call to the directory or a host may take
@@ -46,19 +47,13 @@ def add_parser(commands: Any, data_dir_option: Any) -> None:
         "--watch", type=_seconds, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C"
     )
     status.add_argument(
-        "--top", type=_shows, default=10, metavar="N", help="busiest shows, 1 to 1000 (10)"
+        "--top",
+        type=whole_number(1, 1000),
+        default=10,
+        metavar="N",
+        help="busiest shows, 1 to 1000 (10)",
     )
-    status.add_argument("--count", type=_shows, default=None, help=argparse.SUPPRESS)
-
-
-def _shows(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError("between 1 and 1000")
-    return value
+    status.add_argument("--count", type=whole_number(1, 1000), default=None, help=argparse.SUPPRESS)
 
 
 def _seconds(text: str) -> float:

@@ -29,6 +29,16 @@ from tests.gateway_support import Account, make_account, new_key
 from tests.integration.shows import Engine, make_show
 
 
+async def audit_rows(pool: Any, **where: Any) -> list[dict[str, Any]]:
+    """The audit log's rows whose columns equal ``where``, oldest first."""
+    clauses = " AND ".join(f"{k} = ${i}" for i, k in enumerate(where, 1)) or "true"
+    async with pool.acquire() as conn:
+        found = await conn.fetch(
+            f"SELECT * FROM audit_log WHERE {clauses} ORDER BY id", *where.values()
+        )
+    return [dict(r) for r in found]
+
+
 class NoEngine:
     async def snapshot(self, show_id: int) -> Any:
         raise AssertionError("these calls open no seat map")
@@ -60,12 +70,7 @@ class Site:
         return resp.status, answer, resp.headers["X-Request-Id"]
 
     async def rows(self, **where: Any) -> list[dict[str, Any]]:
-        clauses = " AND ".join(f"{k} = ${i}" for i, k in enumerate(where, 1)) or "true"
-        async with self.pool.acquire() as conn:
-            found = await conn.fetch(
-                f"SELECT * FROM audit_log WHERE {clauses} ORDER BY id", *where.values()
-            )
-        return [dict(r) for r in found]
+        return await audit_rows(self.pool, **where)
 
 
 @contextlib.asynccontextmanager

@@ -27,6 +27,7 @@ from seatserver import keycmds
 from tests.conftest import random_ref
 from tests.gateway_support import PASSWORD, Account, make_account
 from tests.integration.shows import make_show
+from tests.integration.test_audit import audit_rows
 
 # Field names that carry data about an identifiable customer, by kind.
 ACCOUNT = {"email", "phone", "display_name", "user_id", "subject_id", "account"}
@@ -140,12 +141,7 @@ class Site:
         return resp.status, None if resp.status == 204 else await resp.json()
 
     async def rows(self, **where: Any) -> list[dict[str, Any]]:
-        clauses = " AND ".join(f"{k} = ${i}" for i, k in enumerate(where, 1)) or "true"
-        async with self.pool.acquire() as conn:
-            found = await conn.fetch(
-                f"SELECT * FROM audit_log WHERE {clauses} ORDER BY id", *where.values()
-            )
-        return [dict(r) for r in found]
+        return await audit_rows(self.pool, **where)
 
     async def dump(self) -> str:
         async with self.pool.acquire() as conn:
