@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 ALGORITHM = "HS256"
 TOKEN_CACHE = 100_000  # verified access tokens remembered per process
 RESUBSCRIBE_S = 1.0
+RESHARE_S = 1.0  # how often denies Redis refused are offered to it again
 ISSUER = "seatserver"
 
 
@@ -99,7 +100,11 @@ class Auth:
         self._header = jwt.encode({}, "x" * 32, algorithm=ALGORITHM).partition(".")[0]
         self._mac = hmac.new(config.jwt_secret.encode(), digestmod=hashlib.sha256)
         self._denied: dict[str, int] = {}  # jti -> expiry (epoch seconds)
+        # Denies made here that Redis refused, so the other gateways do not know them yet:
+        # offered to Redis again every RESHARE_S until it takes them or they expire.
+        self._unshared: dict[str, int] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._resharer: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
 
     # -- the deny list ------------------------------------------------------------------------
@@ -111,13 +116,15 @@ class Auth:
     async def start(self) -> None:
         """Load the deny list and follow logouts of every gateway process."""
         self._listener = asyncio.create_task(self._follow())
+        self._resharer = asyncio.create_task(self._reshare())
         await asyncio.wait_for(self._listening.wait(), 10)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
+        for task in (self._listener, self._resharer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     async def _follow(self) -> None:
         while True:
@@ -145,6 +152,33 @@ class Auth:
             ttl = await self._redis.ttl(key)
             if ttl > 0:
                 self._deny(key.decode().removeprefix(prefix), int(time.time()) + ttl)
+
+    async def _share(self, entry: str, expires_at: int) -> None:
+        """Tell every gateway of a deny made here (a key for those starting, a message for
+        those running); kept to be offered again when Redis refuses, and the error raised."""
+        ttl = max(1, expires_at - int(time.time()))
+        try:
+            await self._redis.set(self._denied_key(entry), "1", ex=ttl)
+            await self._redis.publish(self._channel, f"{entry} {expires_at}")
+        except Exception:
+            self._unshared[entry] = expires_at
+            raise
+        self._unshared.pop(entry, None)
+
+    async def _reshare(self) -> None:
+        while True:
+            await asyncio.sleep(RESHARE_S)
+            now = int(time.time())
+            for entry, expires_at in list(self._unshared.items()):
+                if expires_at <= now:  # every token it denied has expired anyway
+                    self._unshared.pop(entry, None)
+                    continue
+                try:
+                    await self._share(entry, expires_at)
+                except Exception as exc:
+                    log.warning("a deny is still not shared through Redis (%s)", type(exc).__name__)
+                    break  # Redis is still away: the rest waits for the next round
+                log.info("a deny Redis refused earlier is now shared with every gateway")
 
     def _deny(self, jti: str, expires_at: int) -> None:
         now = int(time.time())
@@ -212,19 +246,18 @@ class Auth:
                 family = await storage.family_of(conn, _digest(refresh_token))
                 if family is not None and family[0] == principal.user_id:
                     await storage.revoke_family(conn, family[1])
-        ttl = max(1, principal.expires_at - int(time.time()))
         self._deny(principal.jti, principal.expires_at)
-        await self._redis.set(self._denied_key(principal.jti), "1", ex=ttl)
-        await self._redis.publish(self._channel, f"{principal.jti} {principal.expires_at}")
+        await self._share(principal.jti, principal.expires_at)
 
     async def deny_user(self, user_id: int) -> None:
         """Refuse every access token of ``user_id`` from now on (a deleted account): for one
-        token lifetime, after which none issued before is still valid."""
+        token lifetime, after which none issued before is still valid. Here at once, whatever
+        Redis does; when Redis refuses, the error is raised and the deny is offered to it again
+        every ``RESHARE_S`` while this process runs."""
         entry = f"user:{user_id}"
         expires = int(time.time()) + self._config.access_token_ttl_s
         self._deny(entry, expires)
-        await self._redis.set(self._denied_key(entry), "1", ex=self._config.access_token_ttl_s)
-        await self._redis.publish(self._channel, f"{entry} {expires}")
+        await self._share(entry, expires)
 
     def _denied_key(self, jti: str) -> str:
         return f"{self._config.redis_prefix}denied:{jti}"

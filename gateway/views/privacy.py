@@ -15,8 +15,10 @@ are erased, its refresh tokens with them. After the commit, whatever Redis does:
    gateway through Redis, tried ``DENY_TRIES`` times; should Redis refuse each time, the
    answer is still 204 (the account is gone, and a retry could not deny again: its token is
    refused here and the account is missing everywhere else), logged and counted
-   (``seatserver_account_deny_failed``: alert on it): the other gateways take those tokens
-   until they expire (the access token lifetime, 15 minutes by default);
+   (``seatserver_account_deny_failed``: alert on it), and this process offers the deny to
+   Redis again every second until Redis takes it (``Auth``): until then the other gateways
+   take those tokens on routes that do not read the account (at most one access token
+   lifetime, 15 minutes by default);
 2. then its data in Redis is deleted; a failure there is logged, and what is left expires by
    itself (minutes to a day).
 
@@ -149,8 +151,8 @@ async def _deny_everywhere(call: Call, user_id: int) -> bool:
             wait *= 2
     DENY_FAILED.inc()
     log.error(
-        "account %d deleted; its access tokens are denied on this gateway only, not through "
-        "Redis (%s): other gateways take them until they expire",
+        "account %d deleted; its access tokens are denied on this gateway, not yet through "
+        "Redis (%s): offered to Redis again every second until it takes them",
         user_id,
         failure,
     )
