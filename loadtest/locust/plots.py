@@ -106,16 +106,19 @@ def overview_plot(path: Path, runs: Sequence[Shown]) -> None:
 
 def steps_plot(path: Path, steps: Sequence[Mapping[str, Any]]) -> None:
     """The mixed day's steps: requests a second reached at each user count, and the p99 of
-    reads and holds against their goals; passing steps filled, failing ones hollow."""
+    reads and holds against their goals; passing steps filled, failing ones hollow, undecided
+    ones (too few holds to judge) a gray cross."""
     plt = _pyplot()
     fig, left = plt.subplots(figsize=(8, 4.2))
     ordered = sorted(steps, key=lambda s: s["users"])
     users = [s["users"] for s in ordered]
     left.plot(users, [s["per_s"] for s in ordered], color="black", lw=1, label="requests/s")
     for s in ordered:
-        left.plot(
-            s["users"], s["per_s"], "o", color="black", fillstyle="full" if s["ok"] else "none"
-        )
+        if s.get("undecided"):  # too few holds to judge their p99
+            left.plot(s["users"], s["per_s"], "x", color="gray", ms=8)
+        else:
+            fill = "full" if s["ok"] else "none"
+            left.plot(s["users"], s["per_s"], "o", color="black", fillstyle=fill)
     left.set_xlabel("users (each pauses 0.5–1.5 s between visits)")
     left.set_ylabel("requests / s")
     left.set_xscale("log", base=2)
@@ -132,7 +135,10 @@ def steps_plot(path: Path, steps: Sequence[Mapping[str, Any]]) -> None:
     lines = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     labels = left.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
     left.legend(lines, labels, fontsize=8, loc="upper left")
-    left.set_title("a mixed day, stepped up (filled: met both goals; hollow: missed)", fontsize=10)
+    left.set_title(
+        "a mixed day, stepped up (filled: met both goals; hollow: missed; ×: too few holds)",
+        fontsize=10,
+    )
     left.grid(alpha=0.3)
     _save(fig, path)
 
