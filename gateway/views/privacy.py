@@ -12,13 +12,12 @@ transaction, every registry table is erased or anonymized and the account's pers
 are erased, its refresh tokens with them. After the commit, whatever Redis does:
 
 1. every access token of the account is denied in this process (it cannot fail), then on every
-   gateway through Redis, tried ``DENY_TRIES`` times; should Redis refuse each time, the
-   answer is still 204 (the account is gone, and a retry could not deny again: its token is
-   refused here and the account is missing everywhere else), logged and counted
-   (``seatserver_account_deny_failed``: alert on it), and this process offers the deny to
-   Redis again every second until Redis takes it (``Auth``): until then the other gateways
-   take those tokens on routes that do not read the account (at most one access token
-   lifetime, 15 minutes by default);
+   gateway through Redis (``Auth.deny_user``); should Redis refuse, the answer is still 204
+   (the account is gone, and a retry could not deny again: its token is refused here and the
+   account is missing everywhere else), logged and counted (``seatserver_account_deny_failed``:
+   alert on it), and this process offers the deny to Redis again every second until Redis
+   takes it (``Auth``): until then the other gateways take those tokens on routes that do not
+   read the account (at most one access token lifetime, 15 minutes by default);
 2. then its data in Redis is deleted; a failure there is logged, and what is left expires by
    itself (minutes to a day).
 
@@ -28,7 +27,6 @@ email may register again, as a new account.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import logging
@@ -45,8 +43,6 @@ from storage import privacy, privacy_ops
 
 log = logging.getLogger(__name__)
 
-DENY_TRIES = 3
-DENY_BACKOFF_S = 0.2  # doubled after each failed try
 DENY_FAILED = Counter(
     "seatserver_account_deny_failed",
     "Deleted accounts whose access tokens could not be denied through Redis",
@@ -138,22 +134,16 @@ async def _forget_sessions_and_redis(call: Call, user: storage.User) -> None:
 
 async def _deny_everywhere(call: Call, user_id: int) -> bool:
     """Deny the account's tokens: ``Auth.deny_user`` denies them in this process before it
-    touches Redis, so the first try already holds here; the tries after it are for Redis."""
-    auth, wait, failure = call.app[keys.AUTH], DENY_BACKOFF_S, ""
-    for attempt in range(1, DENY_TRIES + 1):
-        try:
-            await auth.deny_user(user_id)
-            return True
-        except Exception as exc:
-            failure = type(exc).__name__
-        if attempt < DENY_TRIES:
-            await asyncio.sleep(wait)
-            wait *= 2
-    DENY_FAILED.inc()
-    log.error(
-        "account %d deleted; its access tokens are denied on this gateway, not yet through "
-        "Redis (%s): offered to Redis again every second until it takes them",
-        user_id,
-        failure,
-    )
-    return False
+    touches Redis, and offers a deny Redis refused to it again by itself."""
+    try:
+        await call.app[keys.AUTH].deny_user(user_id)
+    except Exception as exc:
+        DENY_FAILED.inc()
+        log.error(
+            "account %d deleted; its access tokens are denied on this gateway, not yet "
+            "through Redis (%s): offered to Redis again every second until it takes them",
+            user_id,
+            type(exc).__name__,
+        )
+        return False
+    return True
