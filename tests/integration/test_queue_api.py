@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -352,6 +353,13 @@ async def test_the_line_pauses_while_every_seat_is_held_and_ends_with_the_sale(
     assert released.status == 200
     assert (await _until_admitted(client, show, bob))["admission_token"]
 
+    # Someone holds the two seats again, so carol waits (paused) until the sale ends, rather
+    # than being let in within a tick of joining (a race with the status change below).
+    again = actors.HoldSeats(str(uuid.uuid4()), str(bob.user_id), ("B3", "B4"), True)
+    kept = await engine.client.execute(show, again)
+    async with asyncio.timeout(10):
+        while (await _json(await client.get(stats, headers=ops.headers), 200))["supply"] == "open":
+            await asyncio.sleep(0.1)
     carol = await make_account(pool, fast_config)
     await _json(await client.post(f"/api/v1/shows/{show}/queue", headers=carol.headers), 200)
     ws = await client.ws_connect(f"/ws/shows/{show}/queue")
@@ -370,6 +378,7 @@ async def test_the_line_pauses_while_every_seat_is_held_and_ends_with_the_sale(
             pass
     assert message["state"] == "waiting"  # the page goes on to the seat map: no token needed
     await ws.close()
+    await engine.client.execute(show, actors.Release(kept.hold_id, str(bob.user_id)))
     direct = await client.post(
         f"/api/v1/shows/{show}/holds",
         json={"seats": ["B3"]},
